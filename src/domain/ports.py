@@ -1,0 +1,94 @@
+"""Ports: what the use cases need from the outside world, as protocols the adapters implement."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .sessions import EditSession
+from .values import BackendResult, EditRequest, GenerationRequest, InputImage
+
+PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
+"""Called with (index, image bytes) for each partial image a streaming call yields."""
+
+
+class ProgressReporter(Protocol):
+    """Receives progress steps; a no-op when nobody listens."""
+
+    async def __call__(self, progress: float, total: float | None, message: str) -> None: ...
+
+
+class ImageBackend(Protocol):
+    """Something that turns a request into images: the OpenAI APIs, or a fake."""
+
+    name: str
+
+    @abstractmethod
+    async def generate(
+        self, request: GenerationRequest, on_partial: PartialImageHandler | None = None
+    ) -> BackendResult:
+        """Create images from a prompt. Raises a BackendError subclass on failure."""
+
+    @abstractmethod
+    async def edit(self, request: EditRequest, on_partial: PartialImageHandler | None = None) -> BackendResult:
+        """Edit or compose reference images. Raises a BackendError subclass on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where the sink put the bytes."""
+
+    path: str
+    filename: str
+    size_bytes: int
+    rescued: bool = False
+
+
+class ImageSink(Protocol):
+    """Stores image bytes durably, atomically and without overwriting anything."""
+
+    @abstractmethod
+    def prepare(self, output_dir: str | None, roots: Sequence[str] | None = None) -> str:
+        """Resolve and check the folder images of one call will go to. Raises OutputLocationError."""
+
+    @abstractmethod
+    def save(self, data: bytes, *, folder: str, extension: str, prefix: str | None, label: str | None) -> StoredFile:
+        """Write one image; if `folder` fails, rescue it to a fallback folder rather than lose it."""
+
+
+class ImageCodec(Protocol):
+    """Reads image bytes: what they are and how big."""
+
+    @abstractmethod
+    def probe(self, data: bytes) -> tuple[int, int, str]:
+        """(width, height, mime type) of encoded image bytes. Raises InputImageError if unreadable."""
+
+
+class ImageSource(Protocol):
+    """Loads a reference image from a path, file:// URL, http(s) URL or data URL."""
+
+    @abstractmethod
+    async def load(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> InputImage:
+        """Read and decode one input. Raises InputImageError naming the input and the problem."""
+
+
+class SessionRepository(Protocol):
+    """Keeps edit sessions between calls."""
+
+    @abstractmethod
+    def add(self, session: EditSession) -> None:
+        """Store a new session, evicting the least recently used one past the cap."""
+
+    @abstractmethod
+    def get(self, session_id: str) -> EditSession:
+        """The live session with that id. Raises SessionNotFound if unknown or expired."""
+
+    @abstractmethod
+    def remove(self, session_id: str) -> EditSession:
+        """Forget a session and return it. Raises SessionNotFound."""
+
+    @abstractmethod
+    def list(self) -> list[EditSession]:
+        """Live sessions, most recently used first."""

@@ -1,0 +1,52 @@
+"""The edit session entity: a history of turns, each an image on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import InvalidRequest
+from .values import RenderOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One edit in a session."""
+
+    turn: int
+    prompt: str
+    file_paths: tuple[str, ...]
+    created_at: float
+    parent_turn: int | None = None
+
+
+@dataclass(slots=True)
+class EditSession:
+    """An image refined over many turns. Turn 0 is never used; turns count from 1."""
+
+    id: str
+    created_at: float
+    options: RenderOptions
+    turns: list[Turn] = field(default_factory=list)
+    updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+
+    @property
+    def last(self) -> Turn:
+        return self.turns[-1]
+
+    def turn(self, number: int) -> Turn:
+        for turn in self.turns:
+            if turn.turn == number:
+                return turn
+        raise InvalidRequest(
+            f"Session {self.id} has turns 1..{len(self.turns)}; there is no turn {number}. "
+            "Pick from_turn within that range, or leave it out to continue from the latest turn."
+        )
+
+    def record(self, prompt: str, file_paths: tuple[str, ...], now: float, parent_turn: int | None) -> Turn:
+        turn = Turn(len(self.turns) + 1, prompt, file_paths, now, parent_turn)
+        self.turns.append(turn)
+        self.updated_at = now
+        return turn
