@@ -1,0 +1,107 @@
+"""LocalAndHttpImageSource: reference images from paths, file:// URLs, data: URLs and http(s) URLs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import anyio.to_thread
+from gpt_image_2_mcp.domain.errors import InputImageError
+from gpt_image_2_mcp.domain.ports import ImageSource
+from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
+
+from .filesystem_image_sink import path_from_user
+from .httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
+from .pillow_image_codec import PillowImageCodec
+
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
+_NO_READ_DIRS = ("/proc", "/sys", "/dev")
+_NO_READ_HOME = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".password-store")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def _describe(reference: str) -> str:
+    """How an input is named in messages: data URLs are shortened, never echoed whole."""
+    return reference if not reference.lower().startswith("data:") else reference[:40] + "…"
+
+
+class LocalAndHttpImageSource(ImageSource):
+    """Every input is decoded with Pillow before it may be uploaded; local reads honour the client's roots."""
+
+    def __init__(self, codec: PillowImageCodec, fetcher: HttpxUrlFetcher) -> None:
+        self._codec = codec
+        self._fetcher = fetcher
+
+    async def load(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> InputImage:
+        reference = reference.strip()
+        name = f"{role} ({_describe(reference)})"
+        lowered = reference.lower()
+        if lowered.startswith("data:"):
+            data = self._from_data_url(reference, name)
+        elif lowered.startswith(("http://", "https://")):
+            data = await self._from_http(reference, name)
+        elif re.match(r"^[a-z][a-z0-9+.-]+://", lowered) and not lowered.startswith("file:"):
+            raise InputImageError(
+                f"{name} uses an unsupported scheme. Give a file path, a file:// URL, an http(s):// URL or a "
+                "data:image/...;base64 URL."
+            )
+        else:
+            data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
+        return await anyio.to_thread.run_sync(self._codec.decode_input, data, name)
+
+    @staticmethod
+    def _from_disk(reference: str, name: str, roots: Sequence[str] | None) -> bytes:
+        path = path_from_user(reference)
+        resolved = Path(os.path.realpath(path))
+        home = Path(os.path.realpath(Path.home()))
+        forbidden = [Path(d) for d in _NO_READ_DIRS] + [home / d for d in _NO_READ_HOME]
+        if any(_inside(resolved, folder) for folder in forbidden):
+            raise InputImageError(f"{name}: reading from {resolved.parent} is not allowed. Use an image file "
+                                  "from your project or pictures folder.")
+        if roots:
+            allowed = [Path(os.path.realpath(path_from_user(root))) for root in roots]
+            if not any(_inside(resolved, folder) for folder in allowed):
+                raise InputImageError(
+                    f"{name} is outside the folders this client shared with the server (roots: "
+                    f"{', '.join(roots)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
+                )
+        try:
+            if not resolved.is_file():
+                raise InputImageError(f"{name}: no such image file at {path}. Check the path (relative paths "
+                                      f"are taken from {Path.cwd()}).")
+            size = resolved.stat().st_size
+            if size >= MAX_INPUT_BYTES:
+                raise InputImageError(f"{name} is {size:,} bytes; each image must be under 50 MB.")
+            return resolved.read_bytes()
+        except OSError as e:
+            raise InputImageError(f"{name} cannot be read: {e.strerror or e}.") from e
+
+    @staticmethod
+    def _from_data_url(reference: str, name: str) -> bytes:
+        match = _DATA_URL.match(reference)
+        if not match:
+            raise InputImageError(f"{name} is not a valid data URL; use data:image/png;base64,<data>.")
+        payload = reference[match.end():]
+        if len(payload) > MAX_INPUT_BYTES * 4 // 3 + 4:
+            raise InputImageError(f"{name} is larger than 50 MB.")
+        try:
+            if match.group(3):
+                return base64.b64decode(payload, validate=True)
+            return unquote_to_bytes(payload)
+        except (binascii.Error, ValueError) as e:
+            raise InputImageError(f"{name} has invalid base64 data ({e}).") from e
+
+    async def _from_http(self, reference: str, name: str) -> bytes:
+        try:
+            data, _content_type = await self._fetcher.fetch(reference)
+        except (UrlFetchRefused, UrlFetchFailed) as e:
+            raise InputImageError(f"{name}: {e}") from e
+        return data

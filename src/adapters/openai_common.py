@@ -1,0 +1,235 @@
+"""What both OpenAI adapters share: the client, the tenacity retry edge, and error translation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+import openai
+from gpt_image_2_mcp.domain import errors
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sess-[A-Za-z0-9]{10,})")
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove API keys from text that may travel to a caller or a log."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def build_client(
+    api_key: str | None,
+    base_url: str | None,
+    organization: str | None,
+    project: str | None,
+    timeout_s: float,
+) -> openai.AsyncOpenAI:
+    """An SDK client with its own retries off: retries live in RetryPolicy, or they would stack."""
+    return openai.AsyncOpenAI(
+        api_key=api_key or "missing",
+        base_url=base_url or None,
+        organization=organization or None,
+        project=project or None,
+        max_retries=0,
+        timeout=httpx2.Timeout(timeout_s, connect=10.0),
+    )
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's requested wait, from retry-after-ms or Retry-After (seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries at the adapter edge: a persistent failure surfaces in seconds, not minutes."""
+
+    max_attempts: int = 4
+    max_total_s: float = 30.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        requested = retry_after_seconds(exc) if exc else None
+        if requested is not None:
+            return requested
+        return wait_random_exponential(multiplier=self.backoff_base_s, max=self.backoff_max_s)(state)
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "OpenAI call failed (%s); attempt %d, retrying in %.2fs",
+            type(exc).__name__, state.attempt_number, state.upcoming_sleep,
+        )
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.max_total_s),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                result = await call()
+        return result
+
+
+async def run_concurrently(calls: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    """Run calls together; the first failure cancels the rest and is raised as itself, not as a group."""
+    try:
+        async with anyio.create_task_group() as group:
+            for call in calls:
+                group.start_soon(call)
+    except BaseExceptionGroup as grouped:
+        leaves = list(_leaves(grouped))
+        cancelled = anyio.get_cancelled_exc_class()
+        raise next((e for e in leaves if not isinstance(e, cancelled)), leaves[0]) from None
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def decode_b64(data: str | None, request_id: str | None) -> bytes:
+    if not data:
+        raise errors.BackendProtocolError("The API answered without image data. Try again.", request_id=request_id)
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise errors.BackendProtocolError(
+            "The API answered with image data that is not valid base64. Try again.", request_id=request_id
+        ) from e
+
+
+def _error_details(exc: openai.APIStatusError) -> tuple[str, str | None, str | None]:
+    body: Any = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict):
+        return str(body.get("message") or exc.message), body.get("code"), body.get("param")
+    return exc.message, exc.code, exc.param
+
+
+def translate(exc: BaseException, *, secrets: Iterable[str] = (), attempts: str = "") -> errors.ImageServerError:
+    """An SDK exception as a domain error whose text says what to do next (and never holds a key)."""
+    secrets = tuple(secrets)
+    if isinstance(exc, errors.ImageServerError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return errors.BackendUnavailable(
+            f"The image API did not answer in time{attempts}. High-quality and large images can take minutes: "
+            "raise GPT_IMAGE_2_REQUEST_TIMEOUT_S, or try a lower quality or a smaller size."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return errors.BackendUnavailable(
+            f"Could not reach the image API{attempts} ({scrub(str(exc.__cause__ or exc), secrets)}). Check the "
+            "network and OPENAI_BASE_URL, then try again."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        message, code, param = _error_details(exc)
+        message = scrub(message, secrets)
+        status, rid = exc.status_code, exc.request_id
+        if status == 401:
+            return errors.BackendAuthenticationFailed(
+                f"OpenAI rejected the API key (401: {message}). Check OPENAI_API_KEY (and OPENAI_ORG_ID / "
+                "OPENAI_PROJECT_ID if set), then restart the server.", status=status, request_id=rid)
+        if status == 403:
+            return errors.BackendPermissionDenied(
+                f"OpenAI refused access (403: {message}). gpt-image-2 needs a verified organization: verify it "
+                "under Settings > Organization > General on platform.openai.com (it can take a few minutes to "
+                "apply), and check that the key's project may use gpt-image-2.", status=status, request_id=rid)
+        if status == 429:
+            if code == "insufficient_quota":
+                return errors.BackendRateLimited(
+                    f"The OpenAI account is out of quota ({message}). Add credit or raise the budget in the "
+                    "billing settings, then try again.", status=status, request_id=rid)
+            wait = retry_after_seconds(exc)
+            hint = f" The API asked to wait {wait:.0f}s." if wait else ""
+            return errors.BackendRateLimited(
+                f"Rate limited by OpenAI{attempts} ({message}).{hint} Wait a minute and try again, or lower n; "
+                "image limits per minute depend on the account's usage tier.", status=status, request_id=rid)
+        if status >= 500:
+            return errors.BackendUnavailable(
+                f"The image API failed with {status}{attempts} ({message}). It is usually temporary: try again "
+                "in a minute.", status=status, request_id=rid)
+        if code in ("moderation_blocked", "content_policy_violation") or "safety system" in message.lower():
+            return errors.ContentPolicyViolation(
+                f"OpenAI's safety system blocked this request ({code or 'moderation'}: {message}). Rephrase the "
+                "prompt or use other images; repeating it as is will be blocked again.", status=status,
+                request_id=rid)
+        if param == "model":
+            return errors.ModelNotSupportedOnEndpoint(
+                f"This endpoint does not accept gpt-image-2 ({status}: {message}).", status=status, request_id=rid)
+        if "transparent" in message.lower():
+            return errors.BackendRejected(
+                f"The API refused a transparent background ({message}). Use background='opaque' (or 'auto').",
+                status=status, request_id=rid)
+        where = f" (parameter {param})" if param else ""
+        return errors.BackendRejected(
+            f"OpenAI rejected the request{where} with {status}: {message}. Fix the request; repeating it as is "
+            "will fail again.", status=status, request_id=rid)
+    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
+        return errors.BackendProtocolError(
+            "The image API answered with something that is not valid JSON; nothing was saved. Try again; if it "
+            "persists, check OPENAI_BASE_URL points at an OpenAI-compatible /v1 endpoint.")
+    if isinstance(exc, (httpx2.HTTPError, openai.APIError)):
+        return errors.BackendUnavailable(
+            f"The connection to the image API broke off ({type(exc).__name__}: {scrub(str(exc), secrets)}). "
+            "Try again.")
+    return errors.BackendError(f"Unexpected failure talking to the image API: {type(exc).__name__}. Try again.")

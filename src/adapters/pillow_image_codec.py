@@ -1,0 +1,97 @@
+"""PillowImageCodec: reads, checks and downsizes images with Pillow."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from gpt_image_2_mcp.domain.errors import InputImageError
+from gpt_image_2_mcp.domain.ports import ImageCodec
+from gpt_image_2_mcp.domain.values import MAX_PIXELS, InputImage
+from PIL import Image, UnidentifiedImageError
+
+_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+ACCEPTED_INPUTS = "PNG, JPEG or WEBP"
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+
+
+def _open(data: bytes, source: str) -> Image.Image:
+    if not data:
+        raise InputImageError(f"{source} is empty: give a PNG, JPEG or WEBP image.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputImageError(f"{source} is not a readable {ACCEPTED_INPUTS} image ({e}).") from e
+    if image.format not in _MIME:
+        raise InputImageError(f"{source} is {image.format or 'an unknown format'}; use {ACCEPTED_INPUTS}.")
+    if image.width * image.height > MAX_PIXELS:
+        raise InputImageError(
+            f"{source} is {image.width}x{image.height} ({image.width * image.height:,} pixels); the API "
+            f"accepts at most {MAX_PIXELS:,}. Downscale it first."
+        )
+    return image
+
+
+class PillowImageCodec(ImageCodec):
+    """Decodes every input fully before it may leave the machine, and makes inline previews."""
+
+    def probe(self, data: bytes) -> tuple[int, int, str]:
+        image = _open(data, "The image")
+        return image.width, image.height, _MIME[image.format or "PNG"]
+
+    def decode_input(self, data: bytes, source: str) -> InputImage:
+        """Check that `data` is a whole, decodable image of an accepted format and size."""
+        image = _open(data, source)
+        try:
+            image.load()  # a truncated file fails here, not at the API
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputImageError(f"{source} is damaged or truncated ({e}); give a complete image.") from e
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+        return InputImage(data, _MIME[image.format or "PNG"], image.width, image.height, source, has_alpha)
+
+    def preview(self, data: bytes, max_edge: int, max_bytes: int) -> Preview:
+        """A WEBP (or JPEG) no longer than `max_edge` whose base64 fits in `max_bytes`."""
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        if max(image.size) > max_edge:
+            image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        formats = ("WEBP",) if has_alpha else ("WEBP", "JPEG")
+        smallest: Preview | None = None
+        for edge_scale in (1.0, 0.75, 0.5, 0.35, 0.25, 0.15):
+            candidate = image
+            if edge_scale < 1.0:
+                candidate = image.resize(
+                    (max(1, int(image.width * edge_scale)), max(1, int(image.height * edge_scale))),
+                    Image.Resampling.LANCZOS,
+                )
+            for quality in (85, 70, 55, 40):
+                for fmt in formats:
+                    encoded = self._encode(candidate, fmt, quality, has_alpha)
+                    if smallest is None or len(encoded.data) < len(smallest.data):
+                        smallest = encoded
+                    if base64_length(len(encoded.data)) <= max_bytes:
+                        return encoded
+        assert smallest is not None
+        return smallest
+
+    @staticmethod
+    def _encode(image: Image.Image, fmt: str, quality: int, has_alpha: bool) -> Preview:
+        buffer = io.BytesIO()
+        image.convert("RGBA" if has_alpha else "RGB").save(buffer, fmt, quality=quality)
+        return Preview(buffer.getvalue(), f"image/{fmt.lower()}", image.width, image.height)
+
+
+def base64_length(n: int) -> int:
+    """Characters of base64 for n bytes."""
+    return 4 * ((n + 2) // 3)
