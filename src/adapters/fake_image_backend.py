@@ -8,6 +8,8 @@ import io
 import textwrap
 from dataclasses import dataclass, field
 
+from PIL import Image, ImageDraw, ImageFont
+
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost
 from gpt_image_2_mcp.domain.values import (
@@ -20,7 +22,6 @@ from gpt_image_2_mcp.domain.values import (
     RenderOptions,
     Usage,
 )
-from PIL import Image, ImageDraw, ImageFont
 
 PLACEHOLDER_NOTE = (
     "PLACEHOLDER: this image was drawn by the offline fake backend; no OpenAI API was called and nothing "
@@ -101,7 +102,7 @@ def render(prompt: str, size: tuple[int, int], options: RenderOptions, label: st
     font_size = max(12, min(width, height) // 24)
     font = ImageFont.load_default(size=font_size)
     columns = max(10, int(width / (font_size * 0.6)) - 4)
-    lines = ["FAKE BACKEND — placeholder", f"{width}x{height} · {label}", ""]
+    lines = ["FAKE BACKEND - placeholder", f"{width}x{height} · {label}", ""]
     lines += textwrap.wrap(prompt, columns)[: max(1, (height // (font_size + 6)) - 6)]
     draw.multiline_text((edge * 4, edge * 4), "\n".join(lines), fill=(255, 255, 255), font=font, spacing=6)
     buffer = io.BytesIO()

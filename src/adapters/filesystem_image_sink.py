@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import platformdirs
+
 from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.ports import ImageSink, StoredFile
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
+
 from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageSource
 from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage

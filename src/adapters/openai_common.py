@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import anyio
 import httpx2
 import openai
-from gpt_image_2_mcp.domain import errors
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -25,6 +24,8 @@ from tenacity import (
     stop_before_delay,
     wait_random_exponential,
 )
+
+from gpt_image_2_mcp.domain import errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
+
 from gpt_image_2_mcp.domain import errors
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.values import (

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import openai
+
 from gpt_image_2_mcp.domain import errors
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.values import (

@@ -6,10 +6,11 @@ import io
 import warnings
 from dataclasses import dataclass
 
+from PIL import Image, UnidentifiedImageError
+
 from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageCodec
 from gpt_image_2_mcp.domain.values import MAX_PIXELS, InputImage
-from PIL import Image, UnidentifiedImageError
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 ACCEPTED_INPUTS = "PNG, JPEG or WEBP"

@@ -1,0 +1,68 @@
+"""Settings from the environment (pydantic-settings). The API key is a SecretStr and stays one."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, *more: str) -> AliasChoices:
+    return AliasChoices(name, *more)
+
+
+class Settings(BaseSettings):
+    """Every knob, read from environment variables (names as documented in the README)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    organization: str | None = Field(None, validation_alias=_env("OPENAI_ORG_ID", "OPENAI_ORGANIZATION"))
+    project: str | None = Field(None, validation_alias=_env("OPENAI_PROJECT_ID", "OPENAI_PROJECT"))
+    backend: Literal["auto", "openai", "fake"] = Field("auto", validation_alias=_env("GPT_IMAGE_2_BACKEND"))
+    debug: bool = Field(False, validation_alias=_env("GPT_IMAGE_2_MCP_DEBUG"))
+
+    output_dir: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_OUTPUT_DIR"))
+    allow_unsafe_output_dir: bool = Field(False, validation_alias=_env("GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR"))
+    enforce_roots: bool = Field(True, validation_alias=_env("GPT_IMAGE_2_ENFORCE_ROOTS"))
+
+    session_max: int = Field(20, ge=0, validation_alias=_env("GPT_IMAGE_2_SESSION_MAX"))
+    session_ttl_ms: int = Field(3_600_000, ge=0, validation_alias=_env("GPT_IMAGE_2_SESSION_TTL_MS"))
+
+    responses_edit_model: str = Field("gpt-4.1-mini", validation_alias=_env("OPENAI_RESPONSES_EDIT_MODEL"))
+    force_responses_edits: bool = Field(False, validation_alias=_env("OPENAI_FORCE_RESPONSES_EDITS"))
+
+    max_attempts: int = Field(4, ge=1, le=10, validation_alias=_env("GPT_IMAGE_2_MAX_ATTEMPTS"))
+    retry_max_seconds: float = Field(30.0, gt=0, validation_alias=_env("GPT_IMAGE_2_RETRY_MAX_SECONDS"))
+    request_timeout_s: float = Field(300.0, gt=0, validation_alias=_env("GPT_IMAGE_2_REQUEST_TIMEOUT_S"))
+
+    preview_max_edge: int = Field(1568, ge=64, validation_alias=_env("GPT_IMAGE_2_PREVIEW_MAX_EDGE"))
+    preview_max_bytes: int = Field(750_000, ge=10_000, validation_alias=_env("GPT_IMAGE_2_PREVIEW_MAX_BYTES"))
+    heartbeat_s: float = Field(2.0, gt=0, le=5.0, validation_alias=_env("GPT_IMAGE_2_HEARTBEAT_S"))
+
+    allowed_url_hosts: str = Field("", validation_alias=_env("GPT_IMAGE_2_ALLOWED_URL_HOSTS"))
+    url_fetch_timeout_s: float = Field(20.0, gt=0, validation_alias=_env("GPT_IMAGE_2_URL_FETCH_TIMEOUT_S"))
+
+    fake_latency_ms: int = Field(0, ge=0, validation_alias=_env("GPT_IMAGE_2_FAKE_LATENCY_MS"))
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def resolved_backend(self) -> Literal["openai", "fake"]:
+        """'auto' means the real API when a key is set, the offline fake otherwise."""
+        if self.backend == "auto":
+            return "openai" if self.api_key else "fake"
+        return self.backend
+
+    @property
+    def url_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.allowed_url_hosts.split(",") if h.strip())
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key.get_secret_value(),) if self.api_key else ()

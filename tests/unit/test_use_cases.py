@@ -1,0 +1,146 @@
+"""The use cases with the fake backend, wired by the real container."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
+from gpt_image_2_mcp.domain.errors import InvalidRequest, OutputLocationError, SessionNotFound
+from gpt_image_2_mcp.domain.services import Placement
+from gpt_image_2_mcp.domain.values import (
+    GenerationRequest,
+    ImageSize,
+    OutputFormat,
+    Quality,
+    RenderOptions,
+)
+from tests.conftest import make_container, write_png
+
+
+async def test_generating_saves_every_image_at_the_requested_size(fake_container, tmp_path):
+    options = RenderOptions(size=ImageSize(1536, 1024), n=3, quality=Quality.LOW)
+    outcome = await fake_container.generate_image()(GenerationRequest("a red fox", options))
+    assert len(outcome.images) == 3
+    assert len({i.path for i in outcome.images}) == 3
+    for image in outcome.images:
+        assert Path(image.path).parent == tmp_path / "out"
+        with Image.open(image.path) as decoded:
+            assert decoded.size == (1536, 1024)
+        assert image.size_bytes == Path(image.path).stat().st_size
+    assert outcome.placeholder and "OPENAI_API_KEY" in outcome.notes[0]
+    assert outcome.cost_usd > 0
+
+
+async def test_the_fake_backend_is_the_default_without_a_key():
+    container = make_container()
+    assert isinstance(container.backend(), FakeImageBackend)
+
+
+async def test_with_a_key_the_openai_route_is_chosen():
+    container = make_container(api_key="sk-test-123456")
+    assert container.backend().name == "openai"
+
+
+async def test_jpeg_output_is_saved_as_jpeg(fake_container):
+    options = RenderOptions(output_format=OutputFormat.JPEG, output_compression=60)
+    outcome = await fake_container.generate_image()(GenerationRequest("x", options))
+    assert outcome.images[0].path.endswith(".jpg")
+    assert outcome.images[0].mime_type == "image/jpeg"
+
+
+async def test_a_refused_output_folder_costs_nothing(fake_container):
+    with pytest.raises(OutputLocationError, match="GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR"):
+        await fake_container.generate_image()(GenerationRequest("x"), Placement(output_dir="/etc"))
+    assert fake_container.fake_backend().calls == []
+
+
+async def test_a_filename_prefix_names_the_files(fake_container):
+    outcome = await fake_container.generate_image()(GenerationRequest("x"), Placement(filename_prefix="logo/../x"))
+    assert outcome.images[0].filename.startswith("logo-..-x-")
+    assert Path(outcome.images[0].path).parent.name == "out"
+
+
+async def test_editing_reads_inputs_and_matches_the_first_image_size(fake_container, tmp_path):
+    first = write_png(tmp_path / "a.png", (320, 240))
+    second = write_png(tmp_path / "b.png", (100, 100))
+    mask = write_png(tmp_path / "mask.png", (320, 240), mode="RGBA", color=(0, 0, 0, 0))
+    outcome = await fake_container.edit_image()("combine", [str(first), str(second)], str(mask))
+    call = fake_container.fake_backend().calls[-1]
+    assert [i.width for i in call.images] == [320, 100]
+    assert call.mask is not None and call.mask.has_alpha
+    assert (outcome.images[0].width, outcome.images[0].height) == (320, 240)
+
+
+async def test_a_mask_of_the_wrong_size_is_refused_before_the_backend_is_called(fake_container, tmp_path):
+    first = write_png(tmp_path / "a.png", (320, 240))
+    mask = write_png(tmp_path / "mask.png", (64, 64), mode="RGBA")
+    with pytest.raises(InvalidRequest, match="resize the mask"):
+        await fake_container.edit_image()("x", [str(first)], str(mask))
+    assert fake_container.fake_backend().calls == []
+
+
+async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_container, tmp_path):
+    first = write_png(tmp_path / "a.png", (256, 256))
+    sessions = fake_container.edit_sessions()
+    started = await sessions.start("make it blue", [str(first)])
+    assert started.turn == 1 and started.session_id
+    second = await sessions.continue_(started.session_id, "add a hat", {})
+    third = await sessions.continue_(started.session_id, "add a cat", {})
+    branch = await sessions.continue_(started.session_id, "no, a dog", {}, from_turn=1)
+    calls = fake_container.fake_backend().calls
+    assert calls[2].images[0].data == Path(second.images[0].path).read_bytes()
+    assert calls[3].images[0].data == Path(started.images[0].path).read_bytes()
+    assert (second.turn, third.turn, branch.turn, branch.parent_turn) == (2, 3, 4, 1)
+    listed = sessions.list()[0]
+    assert len(listed.turns) == 4 and listed.last.prompt == "no, a dog"
+    assert all(Path(p).exists() for t in listed.turns for p in t.file_paths)
+
+
+async def test_overrides_apply_to_one_turn_only(fake_container, tmp_path):
+    first = write_png(tmp_path / "a.png", (256, 256))
+    sessions = fake_container.edit_sessions()
+    started = await sessions.start("x", [str(first)], options=RenderOptions(quality=Quality.LOW))
+    await sessions.continue_(started.session_id, "y", {"quality": Quality.HIGH})
+    await sessions.continue_(started.session_id, "z", {})
+    qualities = [c.options.quality for c in fake_container.fake_backend().calls]
+    assert qualities == [Quality.LOW, Quality.HIGH, Quality.LOW]
+
+
+async def test_two_turns_on_one_session_at_once_do_not_interleave(tmp_path):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), fake_latency_ms=50)
+    first = write_png(tmp_path / "a.png", (256, 256))
+    sessions = container.edit_sessions()
+    started = await sessions.start("x", [str(first)])
+    a, b = await asyncio.gather(
+        sessions.continue_(started.session_id, "one", {}), sessions.continue_(started.session_id, "two", {})
+    )
+    assert sorted([a.turn, b.turn]) == [2, 3]
+    assert sorted([a.parent_turn, b.parent_turn]) == [1, 2]  # the second waited for the first
+
+
+async def test_ended_sessions_cannot_continue(fake_container, tmp_path):
+    first = write_png(tmp_path / "a.png", (256, 256))
+    sessions = fake_container.edit_sessions()
+    started = await sessions.start("x", [str(first)])
+    sessions.end(started.session_id)
+    with pytest.raises(SessionNotFound, match="start_edit_session"):
+        await sessions.continue_(started.session_id, "y", {})
+
+
+async def test_a_cancelled_turn_does_not_advance_the_session(tmp_path):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), fake_latency_ms=2000)
+    first = write_png(tmp_path / "a.png", (256, 256))
+    container.fake_backend().latency_s = 0
+    sessions = container.edit_sessions()
+    started = await sessions.start("x", [str(first)])
+    container.fake_backend().latency_s = 2
+    before = set((tmp_path / "out").iterdir())
+    task = asyncio.create_task(sessions.continue_(started.session_id, "y", {}))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(sessions.list()[0].turns) == 1
+    assert set((tmp_path / "out").iterdir()) == before
