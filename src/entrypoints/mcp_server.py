@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resources import FileResource
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
 from pydantic import Field
 
@@ -115,7 +117,10 @@ class ToolSurface:
         if capabilities is None or capabilities.roots is None:
             return None
         try:
-            result = await ctx.session.list_roots()
+            with warnings.catch_warnings():
+                # Roots are deprecated in the 2026-07-28 era; on the handshake era they are what we have.
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                result = await ctx.session.list_roots()
         except Exception as e:  # no back channel (2026-07-28 era) or a client that fails the request
             log.debug("roots unavailable: %s", type(e).__name__)
             return None
@@ -124,8 +129,10 @@ class ToolSurface:
     @contextlib.asynccontextmanager
     async def progress(self, ctx: Context) -> AsyncIterator[Callable[[float, float | None, str], Awaitable[None]]]:
         """A progress reporter plus heartbeats while the API works; nothing at all without a progress token."""
-        meta = ctx.request_context.meta if ctx.request_context else None
-        if getattr(meta, "progress_token", None) is None:
+        meta = ctx.request_context.meta or {}
+        token = meta.get("progress_token", meta.get("progressToken")) if isinstance(meta, dict) else getattr(
+            meta, "progress_token", None)
+        if token is None:
             async def silent(progress: float, total: float | None, message: str) -> None:
                 return None
 

@@ -1,0 +1,166 @@
+"""The MCP tool surface in-process (the SDK's client and server in one process) with the fake backend."""
+
+import asyncio
+import base64
+import io
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp.client import Client
+from PIL import Image
+
+from gpt_image_2_mcp.entrypoints.mcp_server import build_server
+from tests.conftest import make_container, write_png
+
+
+def server_for(tmp_path, **settings):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), **settings)
+    return build_server(container), container
+
+
+def inline_bytes(result) -> int:
+    return sum(len(block.data) for block in result.content if block.type == "image")
+
+
+async def test_a_4k_result_is_previewed_within_the_edge_and_byte_limits(tmp_path):
+    server, _ = server_for(tmp_path)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "a city at night", "size": "3840x2160"})
+    assert not result.is_error
+    image = next(b for b in result.content if b.type == "image")
+    preview = Image.open(io.BytesIO(base64.b64decode(image.data)))
+    assert max(preview.size) <= 1568 and inline_bytes(result) <= 750_000
+    info = result.structured_content["images"][0]
+    assert (info["width"], info["height"]) == (3840, 2160)
+    with Image.open(info["file_path"]) as full:
+        assert full.size == (3840, 2160)
+    assert info["inline"]["width"] == preview.size[0]
+    assert f"inline preview {preview.size[0]}x{preview.size[1]}" in result.content[0].text
+
+
+async def test_the_byte_budget_is_shared_by_all_images_of_a_result(tmp_path):
+    server, _ = server_for(tmp_path, preview_max_bytes=120_000, preview_max_edge=2048)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "many", "size": "2048x2048", "n": 3})
+    assert len([b for b in result.content if b.type == "image"]) == 3
+    assert inline_bytes(result) <= 120_000
+
+
+async def test_inline_none_shows_no_image_and_inline_full_shows_the_original(tmp_path):
+    server, _ = server_for(tmp_path)
+    async with Client(server, mode="legacy") as client:
+        none = await client.call_tool("generate_image", {"prompt": "x", "inline": "none"})
+        full = await client.call_tool("generate_image", {"prompt": "x", "size": "1024x1024", "inline": "full",
+                                                         "output_format": "jpeg"})
+    small_budget, _ = server_for(tmp_path, preview_max_bytes=100_000)
+    async with Client(small_budget, mode="legacy") as client:
+        too_big = await client.call_tool("generate_image", {"prompt": "x", "size": "3840x2160", "inline": "full"})
+    assert [b.type for b in none.content] == ["text", "resource_link"]
+    original = Path(full.structured_content["images"][0]["file_path"]).read_bytes()
+    assert base64.b64decode(next(b for b in full.content if b.type == "image").data) == original
+    assert "over the inline budget" in too_big.content[0].text
+    assert 0 < inline_bytes(too_big) <= 100_000
+
+
+async def test_progress_starts_at_once_beats_while_waiting_and_finishes(tmp_path):
+    server, _ = server_for(tmp_path, fake_latency_ms=1600, heartbeat_s=0.3)
+    events = []
+
+    async def on_progress(progress, total, message):
+        events.append((anyio.current_time(), progress, total, message))
+
+    async with Client(server, mode="legacy") as client:
+        started = anyio.current_time()
+        result = await client.call_tool("generate_image", {"prompt": "slow"}, progress_callback=on_progress)
+    assert not result.is_error
+    assert events[0][3].startswith("request accepted") and events[0][0] - started < 0.5
+    beats = [e for e in events if "elapsed" in e[3]]
+    assert len(beats) >= 3
+    gaps = [b[0] - a[0] for a, b in zip(events, events[1:], strict=False)]
+    assert max(gaps) < 1.0
+    assert events[-1][1] == events[-1][2]
+
+
+async def test_partial_images_arrive_as_progress_steps(tmp_path):
+    server, _ = server_for(tmp_path, fake_latency_ms=300)
+    messages = []
+
+    async def on_progress(progress, total, message):
+        messages.append((progress, total, message))
+
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "p", "partial_images": 3, "save_partials": True},
+                                        progress_callback=on_progress)
+    partial_steps = [m for m in messages if m[2].startswith("partial image")]
+    assert [m[0] for m in partial_steps] == [1, 2, 3] and all(m[1] == 5 for m in partial_steps)
+    assert len(result.structured_content["partial_images"]) == 3
+
+
+async def test_without_a_progress_token_no_progress_is_sent(tmp_path):
+    server, container = server_for(tmp_path, fake_latency_ms=300, heartbeat_s=0.1)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "quiet"})
+    assert not result.is_error
+
+
+async def test_a_cancelled_call_writes_no_file_and_the_server_stays_responsive(tmp_path):
+    server, container = server_for(tmp_path, fake_latency_ms=3000)
+    async with Client(server, mode="legacy") as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("generate_image", {"prompt": "never finished"})
+        container.fake_backend().latency_s = 0
+        result = await client.call_tool("generate_image", {"prompt": "next one"})
+    assert not result.is_error
+    assert len(list((tmp_path / "out").iterdir())) == 1
+
+
+async def test_roots_confine_reads_and_output_dir_on_the_handshake_era(tmp_path):
+    from mcp.types import ListRootsResult, Root
+
+    inside = tmp_path / "project"
+    inside.mkdir()
+    outside_image = write_png(tmp_path / "outside.png", (64, 64))
+    inside_image = write_png(inside / "inside.png", (64, 64))
+
+    async def roots(_ctx):
+        return ListRootsResult(roots=[Root(uri=inside.as_uri(), name="project")])
+
+    server, container = server_for(tmp_path)
+    async with Client(server, mode="legacy", list_roots_callback=roots) as client:
+        read_out = await client.call_tool("edit_image", {"prompt": "x", "images": [str(outside_image)]})
+        write_out = await client.call_tool("generate_image", {"prompt": "x", "output_dir": str(tmp_path / "else")})
+        ok = await client.call_tool("edit_image", {"prompt": "x", "images": [str(inside_image)],
+                                                   "output_dir": str(inside / "out")})
+        default_dir = await client.call_tool("generate_image", {"prompt": "x"})
+    assert read_out.is_error and "GPT_IMAGE_2_ENFORCE_ROOTS=0" in read_out.content[0].text
+    assert inside.as_uri() in read_out.content[0].text
+    assert write_out.is_error and "roots" in write_out.content[0].text
+    assert not ok.is_error and not default_dir.is_error
+    assert len(container.fake_backend().calls) == 2
+
+
+async def test_roots_enforcement_can_be_switched_off(tmp_path):
+    from mcp.types import ListRootsResult, Root
+
+    outside_image = write_png(tmp_path / "outside.png", (64, 64))
+
+    async def roots(_ctx):
+        return ListRootsResult(roots=[Root(uri=(tmp_path / "nowhere").as_uri())])
+
+    server, _ = server_for(tmp_path, enforce_roots=False)
+    async with Client(server, mode="legacy", list_roots_callback=roots) as client:
+        result = await client.call_tool("edit_image", {"prompt": "x", "images": [str(outside_image)]})
+    assert not result.is_error
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_concurrent_calls_run_in_parallel(tmp_path, mode):
+    server, _ = server_for(tmp_path, fake_latency_ms=500)
+    async with Client(server, mode=mode) as client:
+        started = anyio.current_time()
+        results = await asyncio.gather(*[client.call_tool("generate_image", {"prompt": f"p{i}", "inline": "none"})
+                                         for i in range(4)])
+        elapsed = anyio.current_time() - started
+    assert not any(r.is_error for r in results)
+    assert elapsed < 4 * 0.5  # not serialised
