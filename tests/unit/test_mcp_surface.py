@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import io
+import itertools
 from pathlib import Path
 
 import anyio
@@ -77,7 +78,7 @@ async def test_progress_starts_at_once_beats_while_waiting_and_finishes(tmp_path
     assert events[0][3].startswith("request accepted") and events[0][0] - started < 0.5
     beats = [e for e in events if "elapsed" in e[3]]
     assert len(beats) >= 3
-    gaps = [b[0] - a[0] for a, b in zip(events, events[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(events)]
     assert max(gaps) < 1.0
     assert events[-1][1] == events[-1][2]
 
@@ -98,10 +99,25 @@ async def test_partial_images_arrive_as_progress_steps(tmp_path):
 
 
 async def test_without_a_progress_token_no_progress_is_sent(tmp_path):
-    server, container = server_for(tmp_path, fake_latency_ms=300, heartbeat_s=0.1)
-    async with Client(server, mode="legacy") as client:
-        result = await client.call_tool("generate_image", {"prompt": "quiet"})
-    assert not result.is_error
+    server, _ = server_for(tmp_path, fake_latency_ms=500, heartbeat_s=0.1)
+    seen = []
+
+    async def on_message(message):
+        seen.append(message)
+
+    def progress_seen():
+        return [m for m in seen if "Progress" in type(getattr(m, "root", m)).__name__]
+
+    async def on_progress(*_):
+        return None
+
+    async with Client(server, mode="legacy", message_handler=on_message) as client:
+        silent = await client.call_tool("generate_image", {"prompt": "quiet"})
+        after_silent = len(progress_seen())
+        await client.call_tool("generate_image", {"prompt": "loud"}, progress_callback=on_progress)
+    assert not silent.is_error
+    assert after_silent == 0
+    assert len(progress_seen()) >= 3  # the same handler does see progress once a token is sent
 
 
 async def test_a_cancelled_call_writes_no_file_and_the_server_stays_responsive(tmp_path):
