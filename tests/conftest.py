@@ -24,10 +24,22 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
 
 
+_made: list[Container] = []
+
+
 def make_container(**settings) -> Container:
     container = Container()
     container.settings.override(Settings(**settings))
+    _made.append(container)
     return container
+
+
+@pytest.fixture(autouse=True)
+async def close_openai_clients():
+    """Close the SDK clients a test created while its event loop is still running."""
+    yield
+    while _made:
+        await _made.pop().openai_client().close()
 
 
 @pytest.fixture

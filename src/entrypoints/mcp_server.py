@@ -348,7 +348,16 @@ def _requested(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def build_server(container: Container) -> MCPServer:
     settings = container.settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await container.openai_client().close()
+
     server = MCPServer(
+        lifespan=lifespan,
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
         version=__version__,
