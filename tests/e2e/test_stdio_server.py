@@ -130,14 +130,28 @@ def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
         {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
          "params": {"name": "generate_image", "arguments": {"prompt": "x", "size": "nonsense"}}},
     ]
-    stdin = "".join(json.dumps(m) + "\n" for m in messages)
-    done = subprocess.run([script], input=stdin, capture_output=True, text=True, timeout=60,
-                          env=server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1"), cwd=tmp_path)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    parsed = [json.loads(line) for line in lines]  # every line is JSON ...
+    proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1"), cwd=tmp_path)
+    for message in messages:
+        proc.stdin.write(json.dumps(message) + "\n")
+    proc.stdin.flush()
+    lines = []
+    answered: set = set()
+    while not {1, 2, 3, 4} <= answered:
+        line = proc.stdout.readline()
+        assert line, "the server closed stdout early"
+        lines.append(line)
+        answered.add(json.loads(line).get("id"))
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    with proc.stdout, proc.stderr:
+        rest, stderr = proc.stdout.read(), proc.stderr.read()
+    lines += rest.splitlines()
+    parsed = [json.loads(line) for line in lines if line.strip()]  # every line is JSON ...
     assert all(m.get("jsonrpc") == "2.0" for m in parsed)  # ... and JSON-RPC
-    assert {m.get("id") for m in parsed} >= {1, 2, 3, 4}
-    assert "FAKE backend" in done.stderr  # logs went to stderr
+    results = {m.get("id"): m for m in parsed}
+    assert results[3]["result"]["isError"] is False and results[4]["result"]["isError"] is True
+    assert "FAKE backend" in stderr  # logs went to stderr
 
 
 def test_the_cli_generates_and_prints_the_path(tmp_path, script):
