@@ -7,7 +7,6 @@ import binascii
 import email.utils
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -27,21 +26,12 @@ from tenacity import (
 
 from gpt_image_2_mcp.domain import errors
 
+from .redaction import scrub
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sess-[A-Za-z0-9]{10,})")
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove API keys from text that may travel to a caller or a log."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
-
-
 def build_client(
     api_key: str | None,
     base_url: str | None,

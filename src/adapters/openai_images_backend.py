@@ -20,7 +20,8 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, is_retryable, scrub, translate
+from .openai_common import RetryPolicy, decode_b64, is_retryable, translate
+from .redaction import scrub
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import anyio
 
 from gpt_image_2_mcp import __version__
-from gpt_image_2_mcp.adapters.openai_common import scrub
+from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import (

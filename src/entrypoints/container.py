@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
@@ -11,13 +15,24 @@ from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
-from gpt_image_2_mcp.adapters.openai_common import RetryPolicy, build_client
-from gpt_image_2_mcp.adapters.openai_images_backend import OpenAIImagesBackend
-from gpt_image_2_mcp.adapters.openai_responses_backend import OpenAIResponsesBackend
 from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
 from gpt_image_2_mcp.domain.services import EditImage, EditSessions, GenerateImage, ImageWorkflow
 
 from .settings import Settings
+
+_OPENAI = "gpt_image_2_mcp.adapters."
+
+
+def _lazy(path: str) -> Callable[..., Any]:
+    """A factory for `module:name` that imports it on first use. The OpenAI SDK takes ~0.4 s to import and
+    an offline server (the fake backend) never needs it, so start-up does not pay for it."""
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        module, _, name = path.partition(":")
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    build.__qualname__ = build.__name__ = path.rpartition(":")[2]
+    return build
 
 
 def _backend_choice(settings: Settings) -> str:
@@ -33,12 +48,12 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
     retry_policy = providers.Singleton(
-        RetryPolicy,
+        _lazy(_OPENAI + "openai_common:RetryPolicy"),
         max_attempts=settings.provided.max_attempts,
         max_total_s=settings.provided.retry_max_seconds,
     )
     openai_client = providers.Singleton(
-        build_client,
+        _lazy(_OPENAI + "openai_common:build_client"),
         api_key=providers.Callable(_api_key, settings),
         base_url=settings.provided.base_url,
         organization=settings.provided.organization,
@@ -46,10 +61,13 @@ class Container(containers.DeclarativeContainer):
         timeout_s=settings.provided.request_timeout_s,
     )
     images_backend = providers.Singleton(
-        OpenAIImagesBackend, client=openai_client, retry=retry_policy, secrets=settings.provided.secrets
+        _lazy(_OPENAI + "openai_images_backend:OpenAIImagesBackend"),
+        client=openai_client,
+        retry=retry_policy,
+        secrets=settings.provided.secrets,
     )
     responses_backend = providers.Singleton(
-        OpenAIResponsesBackend,
+        _lazy(_OPENAI + "openai_responses_backend:OpenAIResponsesBackend"),
         client=openai_client,
         retry=retry_policy,
         host_model=settings.provided.responses_edit_model,

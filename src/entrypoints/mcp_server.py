@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import logging
+import sys
+import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,9 +22,9 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, T
 from pydantic import Field
 
 from gpt_image_2_mcp import __version__
-from gpt_image_2_mcp.adapters.openai_common import scrub
+from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError, InvalidRequest
-from gpt_image_2_mcp.domain.services import Outcome, Placement
+from gpt_image_2_mcp.domain.services import EditImage, EditSessions, GenerateImage, Outcome, Placement
 from gpt_image_2_mcp.domain.values import (
     MAX_EDIT_INPUTS,
     SIZE_RULES,
@@ -45,6 +49,7 @@ from .presentation import (
 )
 
 log = logging.getLogger(__name__)
+OPENAI_ADAPTER = "gpt_image_2_mcp.adapters.openai_images_backend"
 
 Prompt = Annotated[str, Field(description="What to draw or change, in plain language (1..32,000 characters).")]
 Size = Annotated[str, Field(description="'auto', 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait), or a "
@@ -101,13 +106,24 @@ class ToolSurface:
 
     def __init__(self, container: Container, server: MCPServer) -> None:
         settings = container.settings()
+        self._container = container
         self._settings = settings
         self._server = server
-        self._generate = container.generate_image()
-        self._edit = container.edit_image()
-        self._sessions = container.edit_sessions()
         self._presenter = Presenter(container.codec(), settings.preview_max_edge, settings.preview_max_bytes)
         self._resources: set[str] = set()
+
+    # Resolved on first use: building the OpenAI backend imports the SDK, which start-up need not wait for.
+    @functools.cached_property
+    def _generate(self) -> GenerateImage:
+        return self._container.generate_image()
+
+    @functools.cached_property
+    def _edit(self) -> EditImage:
+        return self._container.edit_image()
+
+    @functools.cached_property
+    def _sessions(self) -> EditSessions:
+        return self._container.edit_sessions()
 
     async def roots(self, ctx: Context) -> tuple[str, ...] | None:
         """The client's roots, when it offers them on the handshake era and enforcement is on."""
@@ -349,12 +365,17 @@ def _requested(arguments: dict[str, Any]) -> dict[str, Any]:
 def build_server(container: Container) -> MCPServer:
     settings = container.settings()
 
+    uses_openai = settings.resolved_backend == "openai" and settings.api_key is not None
+
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
+        if uses_openai:  # import the SDK while the client handshakes, not during the first tool call
+            threading.Thread(target=importlib.import_module, args=(OPENAI_ADAPTER,), daemon=True).start()
         try:
             yield
         finally:
-            await container.openai_client().close()
+            if uses_openai and OPENAI_ADAPTER in sys.modules:
+                await container.openai_client().close()
 
     server = MCPServer(
         lifespan=lifespan,

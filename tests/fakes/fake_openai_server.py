@@ -48,9 +48,14 @@ class Scripted:
 
 
 @lru_cache(maxsize=32)
-def encoded_image(width: int, height: int, fmt: str) -> bytes:
-    """A real image of the size and format asked for (cached: benchmarks measure the server, not this)."""
+def encoded_image(width: int, height: int, fmt: str, noisy: bool = False) -> bytes:
+    """A real image of the size and format asked for (cached: benchmarks measure the server, not this).
+
+    `noisy` makes a photo-like worst case for compression (a 4K PNG of it is tens of MB)."""
     image = Image.new("RGB", (width, height), (40 + width % 200, 90, 160 + height % 90))
+    if noisy:
+        noise = Image.effect_noise((width, height), 80).convert("RGB")
+        image = Image.blend(image, noise, 0.5)
     buffer = io.BytesIO()
     pil_format = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}.get(fmt, "PNG")
     image.save(buffer, pil_format, **({"compress_level": 1} if pil_format == "PNG" else {"quality": 80}))
@@ -83,8 +88,9 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict, dict]:
 class FakeOpenAIServer:
     """Start with `.start()` or as a context manager; `base_url` ends in /v1."""
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, noisy_images: bool = False) -> None:
         self.latency = latency
+        self.noisy_images = noisy_images
         self.requests: list[RecordedRequest] = []
         self.uploaded_files: dict[str, bytes] = {}
         self.deleted_file_ids: list[str] = []
@@ -271,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(body.get("n") or 1)
         width, height = _size(body.get("size"), default_size)
         fmt = body.get("output_format") or "png"
-        b64 = base64.b64encode(encoded_image(width, height, fmt)).decode()
+        b64 = base64.b64encode(encoded_image(width, height, fmt, self.server_fake.noisy_images)).decode()
         echo = {"size": f"{width}x{height}", "quality": body.get("quality") if body.get("quality") not in (None, "auto")
                 else "medium", "background": body.get("background") if body.get("background") not in (None, "auto")
                 else "opaque", "output_format": fmt}
@@ -318,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         tool = (body.get("tools") or [{}])[0]
         width, height = _size(tool.get("size"))
         fmt = tool.get("output_format") or "png"
-        result = base64.b64encode(encoded_image(width, height, fmt)).decode()
+        result = base64.b64encode(encoded_image(width, height, fmt, self.server_fake.noisy_images)).decode()
         self._send(200, {
             "id": self.server_fake._id("resp_"), "object": "response", "created_at": int(time.time()),
             "model": body.get("model"), "status": "completed", "parallel_tool_calls": True,
