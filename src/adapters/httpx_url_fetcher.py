@@ -147,7 +147,7 @@ class HttpxUrlFetcher:
             for address in addresses:
                 if not is_public_address(ipaddress.ip_address(address.split("%")[0])):
                     raise UrlFetchRefused(
-                        f"{host} resolves to {address}, a private, loopback, link-local or otherwise non-public "
+                        f"{host} points to {address}, a private, loopback, link-local or otherwise non-public "
                         f"address; such URLs are not fetched. Download the image and pass its path instead. "
                         f"{ALLOW_HINT}"
                     )

@@ -31,8 +31,12 @@ def _open(data: bytes, source: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputImageError(f"{source} is not a readable {ACCEPTED_INPUTS} image ({e}).") from e
+    except UnidentifiedImageError:
+        raise InputImageError(f"{source} is not a {ACCEPTED_INPUTS} image (its content is no image format "
+                              "Pillow recognises).") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputImageError(f"{source} declares more pixels than the API accepts ({MAX_PIXELS:,} at most); "
+                              "it was not decoded. Downscale it first.") from None
     if image.format not in _MIME:
         raise InputImageError(f"{source} is {image.format or 'an unknown format'}; use {ACCEPTED_INPUTS}.")
     if image.width * image.height > MAX_PIXELS:

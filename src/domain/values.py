@@ -241,15 +241,15 @@ class EditRequest:
     def _check_mask(mask: InputImage, first: InputImage) -> None:
         if mask.mime_type != "image/png":
             raise InputImageError(
-                f"The mask {mask.source} is {mask.mime_type}; it must be a PNG with an alpha channel."
+                f"The {mask.source} is {mask.mime_type}; it must be a PNG with an alpha channel."
             )
         if not mask.has_alpha:
             raise InputImageError(
-                f"The mask {mask.source} has no alpha channel: make the areas to edit transparent "
+                f"The {mask.source} has no alpha channel: make the areas to edit transparent "
                 "(alpha 0) in an RGBA PNG."
             )
         if len(mask.data) >= MAX_MASK_BYTES:
-            raise InputImageError(f"The mask {mask.source} is {len(mask.data):,} bytes; it must be under 4 MB.")
+            raise InputImageError(f"The {mask.source} is {len(mask.data):,} bytes; it must be under 4 MB.")
         if (mask.width, mask.height) != (first.width, first.height):
             raise InputImageError(
                 f"The mask is {mask.width}x{mask.height} but the first image is "
