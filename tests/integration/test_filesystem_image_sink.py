@@ -1,0 +1,125 @@
+"""FilesystemImageSink on a real filesystem (tmp_path)."""
+
+import errno
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from gpt_image_2_mcp.adapters.filesystem_image_sink import (
+    FilesystemImageSink,
+    default_output_dir,
+    path_from_user,
+)
+from gpt_image_2_mcp.domain.errors import OutputLocationError
+
+
+def test_names_carry_time_random_suffix_and_label(tmp_path):
+    sink = FilesystemImageSink(default_dir=tmp_path)
+    folder = sink.prepare(None)
+    stored = sink.save(b"abc", folder=folder, extension="png", prefix=None, label="2")
+    assert re.fullmatch(r"image-\d{8}-\d{6}-[0-9a-f]{6}-2\.png", stored.filename)
+    assert Path(stored.path).read_bytes() == b"abc" and stored.size_bytes == 3
+
+
+def test_nothing_is_ever_overwritten_and_no_temporary_file_is_left(tmp_path, monkeypatch):
+    sink = FilesystemImageSink(default_dir=tmp_path)
+    monkeypatch.setattr("secrets.token_hex", lambda n: "ab" * n)  # force the same name every time
+    first = sink.save(b"one", folder=str(tmp_path), extension="png", prefix="x", label=None)
+    second = sink.save(b"two", folder=str(tmp_path), extension="png", prefix="x", label=None)
+    assert first.path != second.path
+    assert Path(first.path).read_bytes() == b"one" and Path(second.path).read_bytes() == b"two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.filename, second.filename])
+
+
+def test_a_failed_write_is_rescued_to_the_temp_folder(tmp_path, monkeypatch):
+    rescue = tmp_path / "rescue"
+    sink = FilesystemImageSink(default_dir=tmp_path / "out", rescue_dir=rescue)
+    folder = sink.prepare(None)
+    real_write = FilesystemImageSink._write
+
+    def full_disk(target, name, data, rescued):
+        if Path(target) == Path(folder):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(target, name, data, rescued)
+
+    monkeypatch.setattr(FilesystemImageSink, "_write", staticmethod(full_disk))
+    stored = sink.save(b"paid for", folder=folder, extension="png", prefix=None, label=None)
+    assert stored.rescued and Path(stored.path).parent == rescue
+    assert Path(stored.path).read_bytes() == b"paid for"
+    assert list(Path(folder).iterdir()) == []
+
+
+def test_a_write_that_fails_half_way_leaves_no_partial_file(tmp_path, monkeypatch):
+    sink = FilesystemImageSink(default_dir=tmp_path / "out", rescue_dir=tmp_path / "rescue")
+    folder = sink.prepare(None)
+
+    def broken_link(src, dst):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "link", broken_link)
+    monkeypatch.setattr(os, "replace", broken_link)
+    with pytest.raises(OutputLocationError, match="Free some disk space"):
+        sink.save(b"x", folder=folder, extension="png", prefix=None, label=None)
+    assert list(Path(folder).iterdir()) == [] and list((tmp_path / "rescue").iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/etc/cron.d", "/proc/self", "/usr/bin", "/", "~/.ssh", "~/.aws/x"])
+def test_sensitive_folders_are_refused(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(OutputLocationError, match="GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR"):
+        FilesystemImageSink(default_dir=tmp_path).prepare(folder)
+
+
+def test_a_symlink_into_a_system_folder_is_refused(tmp_path):
+    link = tmp_path / "innocent"
+    link.symlink_to("/etc")
+    with pytest.raises(OutputLocationError, match="/etc"):
+        FilesystemImageSink(default_dir=tmp_path).prepare(str(link))
+
+
+def test_the_unsafe_switch_lifts_the_refusal(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    sink = FilesystemImageSink(default_dir=tmp_path, allow_unsafe=True)
+    assert sink.prepare("~/.ssh/images") == str((tmp_path / ".ssh" / "images").resolve())
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputLocationError):
+        FilesystemImageSink(default_dir=tmp_path).prepare(str(tmp_path / "file"))
+
+
+def test_the_default_folder_is_per_project_under_the_user_data_folder(tmp_path):
+    repo = tmp_path / "My Project"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src" / "deep").mkdir(parents=True)
+    data = tmp_path / "data"
+    from_root = default_output_dir(repo, data)
+    from_deep = default_output_dir(repo / "src" / "deep", data)
+    assert from_root == from_deep
+    assert from_root.parent == data / "images" and re.fullmatch(r"My-Project-[0-9a-f]{8}", from_root.name)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert default_output_dir(other, data) != from_root
+
+
+def test_a_server_started_in_the_filesystem_root_gets_a_sensible_folder(tmp_path):
+    assert default_output_dir(Path("/"), tmp_path) == tmp_path / "images" / "default"
+
+
+def test_the_environment_folder_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sink = FilesystemImageSink(configured_dir="pictures")
+    assert sink.prepare(None) == str(tmp_path / "pictures")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("file:///home/me/a.png", "/home/me/a.png"),
+    ("file:///C:/Users/me/a.png", "C:/Users/me/a.png"),
+    ("file://localhost/tmp/x%20y.png", "/tmp/x y.png"),
+    ("C:\\Users\\me\\a.png", "C:\\Users\\me\\a.png"),
+])
+def test_paths_from_users_accept_file_urls_and_windows_paths(text, expected):
+    assert str(path_from_user(text)) == expected
