@@ -85,8 +85,8 @@ INSTRUCTIONS = f"""Generate and edit images with OpenAI gpt-image-2.
 - For several rounds of changes on one picture, use start_edit_session, then continue_edit_session
   (from_turn branches from an earlier turn); end_edit_session when done; list_edit_sessions to find one.
 - Every image is saved to disk in full resolution; results show a downscaled preview inline plus the absolute
-  path, a file:// link and dimensions. Quote the path to the user. Output folder: the output_dir argument, else
-  GPT_IMAGE_2_OUTPUT_DIR, else a per-project folder in the user's data directory.
+  path, a file:// link and dimensions. Quote the path to the user. Images go to the output_dir argument if
+  given, else to {{default_folder}}.
 - {SIZE_RULES}.
 - Cost grows with quality and size; high quality 4K images can take minutes. Prefer quality 'low' for drafts.
 - If a result says PLACEHOLDER, the server runs its offline fake backend: tell the user to set OPENAI_API_KEY."""
@@ -382,7 +382,7 @@ def build_server(container: Container) -> MCPServer:
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS.replace("{default_folder}", str(container.sink().default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
     )
     ToolSurface(container, server).register()

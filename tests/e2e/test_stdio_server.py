@@ -21,7 +21,9 @@ TOOLS = {"generate_image", "edit_image", "start_edit_session", "continue_edit_se
 async def test_all_six_tools_are_listed_with_flat_described_schemas(tmp_path, mode):
     async with stdio_client(tmp_path, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
+        instructions = client.instructions
     assert set(tools) == TOOLS
+    assert str(tmp_path / "out") in instructions and "multiples of 16" in instructions
     for tool in tools.values():
         assert tool.title and tool.description and tool.annotations is not None
         schema = tool.input_schema

@@ -135,3 +135,20 @@ async def test_inputs_of_every_kind_reach_the_api_byte_for_byte(fake_openai, tmp
     sizes = [Image.open(__import__("io").BytesIO(data)).size for _, _, data in parts]
     assert sizes == [(64, 64), (80, 64), (64, 64), (96, 64), (200, 100)]
     assert parts[1][2] == rel.read_bytes()
+
+
+async def test_a_streamed_edit_reports_partials_and_saves_the_final_image(openai_container, fake_openai, inputs):
+    steps = []
+
+    async def progress(done, total, message):
+        steps.append(message)
+
+    from gpt_image_2_mcp.domain.services import Placement
+
+    outcome = await openai_container.edit_image()(
+        "x", [str(inputs[0])], options=RenderOptions(partial_images=2), placement=Placement(), progress=progress)
+    sent = fake_openai.requests_to("/v1/images/edits")[0].fields
+    assert sent["stream"] == ["true"] and sent["partial_images"] == ["2"]
+    assert [m for m in steps if m.startswith("partial")] == ["partial image 1 of 2 received",
+                                                             "partial image 2 of 2 received"]
+    assert len(outcome.images) == 1 and (outcome.images[0].width, outcome.images[0].height) == (320, 240)

@@ -121,13 +121,34 @@ async def test_without_a_progress_token_no_progress_is_sent(tmp_path):
 
 
 async def test_a_cancelled_call_writes_no_file_and_the_server_stays_responsive(tmp_path):
-    server, container = server_for(tmp_path, fake_latency_ms=3000)
+    server, container = server_for(tmp_path, fake_latency_ms=1500)
     async with Client(server, mode="legacy") as client:
-        with anyio.move_on_after(0.5):
+        with anyio.move_on_after(0.3):
             await client.call_tool("generate_image", {"prompt": "never finished"})
         container.fake_backend().latency_s = 0
         result = await client.call_tool("generate_image", {"prompt": "next one"})
+        await anyio.sleep(1.5)  # past the moment the cancelled call would have finished
     assert not result.is_error
+    saved = Path(result.structured_content["images"][0]["file_path"]).name
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [saved]
+
+
+async def test_cancelling_aborts_the_http_request_to_openai(tmp_path):
+    from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(latency=1.5) as fake:
+        container = make_container(api_key="sk-cancel-0123456789", base_url=fake.base_url,
+                                   output_dir=str(tmp_path / "out"))
+        async with Client(build_server(container), mode="legacy") as client:
+            with anyio.move_on_after(0.3):
+                await client.call_tool("generate_image", {"prompt": "cancelled"})
+            fake.latency = 0
+            started = anyio.current_time()
+            result = await client.call_tool("generate_image", {"prompt": "next", "inline": "none"})
+            assert anyio.current_time() - started < 1.0
+            await anyio.sleep(1.5)
+    assert not result.is_error
+    assert len(fake.requests_to("/v1/images/generations")) == 2
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 
