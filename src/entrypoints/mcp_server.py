@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import logging
 import sys
 import threading
@@ -222,12 +223,20 @@ class ToolSurface:
                                                mime_type=mime_type, encoding=None))
 
     def register(self) -> None:
-        server = self._server
         surface = self
+
+        def tool(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+            """Register with the docstring dedented: the description is what the calling model reads."""
+
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                surface._server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **kwargs)
+                return fn
+
+            return decorator
         write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                 open_world_hint=True)
 
-        @server.tool(name="generate_image", title="Generate image", annotations=write, structured_output=True)
+        @tool(name="generate_image", title="Generate image", annotations=write, structured_output=True)
         async def generate_image(
             prompt: Prompt, ctx: Context, size: Size = "auto", quality: QualityArg = "auto", n: N = 1,
             background: BackgroundArg = "auto", output_format: FormatArg = "png",
@@ -248,7 +257,7 @@ class ToolSurface:
 
             return await surface.run(ctx, call, inline, requested)
 
-        @server.tool(name="edit_image", title="Edit or compose images", annotations=write, structured_output=True)
+        @tool(name="edit_image", title="Edit or compose images", annotations=write, structured_output=True)
         async def edit_image(
             prompt: Prompt, images: Images, ctx: Context, mask: Mask = None, size: Size = "auto",
             quality: QualityArg = "auto", n: N = 1, background: BackgroundArg = "auto",
@@ -269,7 +278,7 @@ class ToolSurface:
 
             return await surface.run(ctx, call, inline, requested)
 
-        @server.tool(name="start_edit_session", title="Start an edit session", annotations=write,
+        @tool(name="start_edit_session", title="Start an edit session", annotations=write,
                      structured_output=True)
         async def start_edit_session(
             prompt: Prompt, images: Images, ctx: Context, mask: Mask = None, size: Size = "auto",
@@ -291,7 +300,7 @@ class ToolSurface:
 
             return await surface.run(ctx, call, inline, requested)
 
-        @server.tool(name="continue_edit_session", title="Continue an edit session", annotations=write,
+        @tool(name="continue_edit_session", title="Continue an edit session", annotations=write,
                      structured_output=True)
         async def continue_edit_session(
             session_id: SessionId, prompt: Prompt, ctx: Context,
@@ -334,7 +343,7 @@ class ToolSurface:
 
             return await surface.run(ctx, call, inline, requested)
 
-        @server.tool(name="end_edit_session", title="End an edit session",
+        @tool(name="end_edit_session", title="End an edit session",
                      annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                                  open_world_hint=False))
         async def end_edit_session(session_id: SessionId) -> EndSessionOutput:
@@ -346,7 +355,7 @@ class ToolSurface:
             paths = [path for turn in session.turns for path in turn.file_paths]
             return EndSessionOutput(session_id=session.id, ended=True, turns=len(session.turns), file_paths=paths)
 
-        @server.tool(name="list_edit_sessions", title="List edit sessions",
+        @tool(name="list_edit_sessions", title="List edit sessions",
                      annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
         async def list_edit_sessions() -> SessionListOutput:
             """List live edit sessions, most recent first: id, created/updated times, turns, last prompt and

@@ -26,6 +26,7 @@ async def test_all_six_tools_are_listed_with_flat_described_schemas(tmp_path, mo
     assert str(tmp_path / "out") in instructions and "multiples of 16" in instructions
     for tool in tools.values():
         assert tool.title and tool.description and tool.annotations is not None
+        assert "\n " not in tool.description  # dedented
         schema = tool.input_schema
         assert schema["type"] == "object" and not {"anyOf", "oneOf", "allOf"} & set(schema)
         for name, prop in schema.get("properties", {}).items():
