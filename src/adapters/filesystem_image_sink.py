@@ -33,6 +33,8 @@ _HOME_SECRETS = (
     ".password-store", ".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
 )
 _UNSAFE_PREFIX = re.compile(r"[^A-Za-z0-9._-]+")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import, while single-threaded; mkstemp's 0600 is widened to what umask allows
 
 
 def path_from_user(text: str, base: Path | None = None) -> Path:
@@ -165,6 +167,7 @@ class FilesystemImageSink(ImageSink):
     def _write(folder: Path, name: str, data: bytes, rescued: bool) -> StoredFile:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()

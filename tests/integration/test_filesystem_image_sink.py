@@ -21,6 +21,9 @@ def test_names_carry_time_random_suffix_and_label(tmp_path):
     stored = sink.save(b"abc", folder=folder, extension="png", prefix=None, label="2")
     assert re.fullmatch(r"image-\d{8}-\d{6}-[0-9a-f]{6}-2\.png", stored.filename)
     assert Path(stored.path).read_bytes() == b"abc" and stored.size_bytes == 3
+    umask = os.umask(0)
+    os.umask(umask)
+    assert Path(stored.path).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_nothing_is_ever_overwritten_and_no_temporary_file_is_left(tmp_path, monkeypatch):
