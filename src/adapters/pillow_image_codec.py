@@ -65,13 +65,14 @@ class PillowImageCodec(ImageCodec):
         return InputImage(data, _MIME[image.format or "PNG"], image.width, image.height, source, has_alpha)
 
     def preview(self, data: bytes, max_edge: int, max_bytes: int) -> Preview:
-        """A WEBP (or JPEG) no longer than `max_edge` whose base64 fits in `max_bytes`."""
+        """A JPEG (or WEBP, for transparency) no longer than `max_edge` whose base64 fits in `max_bytes`."""
         image = Image.open(io.BytesIO(data))
         image.load()
         if max(image.size) > max_edge:
             image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
         has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        formats = ("WEBP",) if has_alpha else ("WEBP", "JPEG")
+        # JPEG encodes ~30x faster than WEBP at a similar size; WEBP is kept for alpha and as the second try.
+        formats = ("WEBP",) if has_alpha else ("JPEG", "WEBP")
         smallest: Preview | None = None
         for edge_scale in (1.0, 0.75, 0.5, 0.35, 0.25, 0.15):
             candidate = image
@@ -93,7 +94,7 @@ class PillowImageCodec(ImageCodec):
     @staticmethod
     def _encode(image: Image.Image, fmt: str, quality: int, has_alpha: bool) -> Preview:
         buffer = io.BytesIO()
-        image.convert("RGBA" if has_alpha else "RGB").save(buffer, fmt, quality=quality)
+        image.convert("RGBA" if has_alpha else "RGB").save(buffer, fmt, quality=quality, method=0)
         return Preview(buffer.getvalue(), f"image/{fmt.lower()}", image.width, image.height)
 
 
