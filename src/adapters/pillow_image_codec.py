@@ -37,6 +37,8 @@ def _open(data: bytes, source: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputImageError(f"{source} declares more pixels than the API accepts ({MAX_PIXELS:,} at most); "
                               "it was not decoded. Downscale it first.") from None
+    except (OSError, ValueError, SyntaxError) as e:  # malformed headers
+        raise InputImageError(f"{source} is damaged ({e}); give a complete {ACCEPTED_INPUTS} image.") from None
     if image.format not in _MIME:
         raise InputImageError(f"{source} is {image.format or 'an unknown format'}; use {ACCEPTED_INPUTS}.")
     if image.width * image.height > MAX_PIXELS:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import BackendProtocolError, ImageServerError, InvalidRequest
+from .errors import BackendProtocolError, ImageServerError, InvalidRequest, SessionNotFound
 from .ports import ImageBackend, ImageCodec, ImageSink, ImageSource, ProgressReporter, SessionRepository
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .sessions import EditSession, Turn
@@ -262,7 +262,11 @@ class EditSessions:
         placement: Placement = Placement(),
         progress: ProgressReporter = _no_progress,
     ) -> Outcome:
-        self._repository.get(session_id)  # fail fast, before waiting on the lock
+        try:
+            self._repository.get(session_id)  # fail fast, before waiting on the lock
+        except SessionNotFound:
+            self._locks.pop(session_id, None)  # an expired or evicted session's lock
+            raise
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             session = self._repository.get(session_id)

@@ -155,10 +155,10 @@ class ToolSurface:
 
             yield silent
             return
-        state: dict[str, Any] = {"progress": 0.0, "total": None, "message": "working"}
+        state: dict[str, Any] = {"progress": 0.0, "total": None, "message": "working", "beats": 0}
 
         async def report(progress: float, total: float | None, message: str) -> None:
-            state.update(progress=progress, total=total, message=message)
+            state.update(progress=progress, total=total, message=message, beats=0)
             await ctx.report_progress(progress, total, message)
 
         async def heartbeat() -> None:
@@ -166,7 +166,10 @@ class ToolSurface:
             while True:
                 await anyio.sleep(self._settings.heartbeat_s)
                 waited += self._settings.heartbeat_s
-                await ctx.report_progress(state["progress"], state["total"],
+                state["beats"] += 1
+                # Progress must increase with every notification: creep towards the next whole step.
+                creep = 0.9 * state["beats"] / (state["beats"] + 1)
+                await ctx.report_progress(state["progress"] + creep, state["total"],
                                           f"{state['message']} ({waited:.0f}s elapsed)")
 
         async with anyio.create_task_group() as group:

@@ -80,6 +80,7 @@ async def test_progress_starts_at_once_beats_while_waiting_and_finishes(tmp_path
     assert len(beats) >= 3
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(events)]
     assert max(gaps) < 1.0
+    assert all(b[1] > a[1] for a, b in itertools.pairwise(events))  # progress increases with every notification
     assert events[-1][1] == events[-1][2]
 
 
