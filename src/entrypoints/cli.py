@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -73,12 +74,16 @@ def announce(container: Container) -> None:
 
 
 def serve(backend: str | None) -> None:
-    from .mcp_server import build_server  # the MCP SDK is only imported when serving
+    # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
+    # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        from .mcp_server import build_server  # the MCP SDK is only imported when serving
 
-    container = build_container(backend)
-    configure_logging(container.settings())
-    announce(container)
-    build_server(container).run("stdio")
+        container = build_container(backend)
+        configure_logging(container.settings())
+        announce(container)
+        server = build_server(container)
+    server.run("stdio")
 
 
 async def _generate(args: argparse.Namespace) -> int:

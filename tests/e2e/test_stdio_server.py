@@ -122,7 +122,27 @@ async def test_the_real_openai_route_over_http(tmp_path):
     assert sent[0].json["size"] == "1024x1536" and sent[0].headers["openai-organization"] == "org-e2e"
 
 
+NOISY_DEPENDENCY = """
+import os
+import PIL.ImageDraw
+
+_draw = PIL.ImageDraw.Draw
+
+
+def noisy(*args, **kwargs):
+    print("NOISE FROM A DEPENDENCY")
+    os.write(1, b"RAW FD NOISE\\n")
+    return _draw(*args, **kwargs)
+
+
+PIL.ImageDraw.Draw = noisy
+"""
+
+
 def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
+    """Even when a dependency prints (to sys.stdout and straight to fd 1) in the middle of a tool call."""
+    (tmp_path / "noise").mkdir()
+    (tmp_path / "noise" / "sitecustomize.py").write_text(NOISY_DEPENDENCY)
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
@@ -134,7 +154,8 @@ def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
          "params": {"name": "generate_image", "arguments": {"prompt": "x", "size": "nonsense"}}},
     ]
     proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1"), cwd=tmp_path)
+                            text=True, cwd=tmp_path,
+                            env=server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1", PYTHONPATH=str(tmp_path / "noise")))
     for message in messages:
         proc.stdin.write(json.dumps(message) + "\n")
     proc.stdin.flush()
@@ -155,6 +176,7 @@ def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
     results = {m.get("id"): m for m in parsed}
     assert results[3]["result"]["isError"] is False and results[4]["result"]["isError"] is True
     assert "FAKE backend" in stderr  # logs went to stderr
+    assert "NOISE FROM A DEPENDENCY" in stderr and "RAW FD NOISE" in stderr  # and so did the noise
 
 
 def test_the_cli_generates_and_prints_the_path(tmp_path, script):
