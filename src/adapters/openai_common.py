@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from gpt_image_2_mcp.domain import errors
+from gpt_image_2_mcp.domain.values import RenderOptions
 
 from .redaction import scrub
 
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+def output_fields(options: RenderOptions) -> dict[str, Any]:
+    """The output settings as both APIs name them (the Images API's parameters, the image_generation tool's)."""
+    fields: dict[str, Any] = {
+        "size": str(options.size),
+        "quality": options.quality.value,
+        "background": options.background.value,
+        "output_format": options.output_format.value,
+    }
+    if options.output_compression is not None:
+        fields["output_compression"] = options.output_compression
+    return fields
+
+
 def build_client(
     api_key: str | None,
     base_url: str | None,

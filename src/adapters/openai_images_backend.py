@@ -20,7 +20,7 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, is_retryable, translate
+from .openai_common import RetryPolicy, decode_b64, is_retryable, output_fields, translate
 from .redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -41,16 +41,7 @@ def usage_from(raw: Any) -> Usage | None:
 
 
 def render_params(options: RenderOptions) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": MODEL,
-        "n": options.n,
-        "size": str(options.size),
-        "quality": options.quality.value,
-        "background": options.background.value,
-        "output_format": options.output_format.value,
-    }
-    if options.output_compression is not None:
-        params["output_compression"] = options.output_compression
+    params: dict[str, Any] = {"model": MODEL, "n": options.n, **output_fields(options)}
     if options.user:
         params["safety_identifier"] = options.user
     return params

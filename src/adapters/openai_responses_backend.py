@@ -22,7 +22,7 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, is_retryable, run_concurrently, translate
+from .openai_common import RetryPolicy, decode_b64, is_retryable, output_fields, run_concurrently, translate
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,7 @@ class OpenAIResponsesBackend(ImageBackend):
         await run_concurrently(functools.partial(delete, file_id) for file_id in file_ids)
 
     def _tool(self, options: RenderOptions, action: str) -> dict[str, Any]:
-        tool: dict[str, Any] = {
-            "type": "image_generation",
-            "model": MODEL,
-            "action": action,
-            "size": str(options.size),
-            "quality": options.quality.value,
-            "background": options.background.value,
-            "output_format": options.output_format.value,
-        }
-        if options.output_compression is not None:
-            tool["output_compression"] = options.output_compression
-        return tool
+        return {"type": "image_generation", "model": MODEL, "action": action, **output_fields(options)}
 
     async def _run(
         self, prompt: str, options: RenderOptions, tool: dict[str, Any], image_ids: list[str]
