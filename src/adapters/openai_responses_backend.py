@@ -11,6 +11,7 @@ import openai
 
 from gpt_image_2_mcp.domain import errors
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
+from gpt_image_2_mcp.domain.pricing import host_model_is_priced
 from gpt_image_2_mcp.domain.values import (
     MODEL,
     BackendResult,
@@ -138,6 +139,8 @@ class OpenAIResponsesBackend(ImageBackend):
             f"endpoint refused gpt-image-2 or OPENAI_FORCE_RESPONSES_EDITS is set; the image cost is estimated, "
             "as this route's usage covers only the host model's text."
         )
+        if not host_model_is_priced(self._host_model):
+            note += f" The host model's text tokens are not priced ({self._host_model} is not in the price table)."
         return BackendResult(tuple(images), usage, route="responses", applied=applied, request_id=request_id,
                              notes=(note,), unpriced_images=len(images))
 

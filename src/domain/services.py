@@ -75,10 +75,6 @@ class ImageWorkflow:
         self._sink = sink
         self._codec = codec
 
-    @property
-    def backend_name(self) -> str:
-        return self._backend.name
-
     def prepare_folder(self, placement: Placement) -> str:
         return self._sink.prepare(placement.output_dir, placement.roots)
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.adapters.redaction import scrub
-from gpt_image_2_mcp.domain.errors import ImageServerError, InvalidRequest
+from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.services import EditImage, EditSessions, GenerateImage, Outcome, Placement
 from gpt_image_2_mcp.domain.values import (
     MAX_EDIT_INPUTS,
@@ -400,5 +400,3 @@ def build_server(container: Container) -> MCPServer:
     ToolSurface(container, server).register()
     return server
 
-
-__all__ = ["INSTRUCTIONS", "InvalidRequest", "build_server"]
