@@ -190,8 +190,13 @@ class ToolSurface:
         return await self.present(outcome, inline, requested)
 
     async def present(self, outcome: Outcome, inline: InlineMode, requested: dict[str, Any]) -> CallToolResult:
-        blocks, previews, notes = await anyio.to_thread.run_sync(
-            self._presenter.inline_images, outcome.images, inline)
+        try:
+            blocks, previews, notes = await anyio.to_thread.run_sync(
+                self._presenter.inline_images, outcome.images, inline)
+        except Exception as e:  # the files are saved; a failed preview must not turn that into an error
+            log.exception("inline preview failed")
+            blocks, previews = [], [None] * len(outcome.images)
+            notes = [f"No inline preview ({type(e).__name__}); the files on disk are complete."]
         infos = [
             self._presenter.image_info(image, preview)
             for image, preview in zip(outcome.images, previews, strict=True)
