@@ -139,6 +139,8 @@ class OpenAIResponsesBackend(ImageBackend):
             f"endpoint refused gpt-image-2 or OPENAI_FORCE_RESPONSES_EDITS is set; the image cost is estimated, "
             "as this route's usage covers only the host model's text."
         )
+        if options.partial_images:
+            note += " This route does not stream, so no partial images were produced."
         if not host_model_is_priced(self._host_model):
             note += f" The host model's text tokens are not priced ({self._host_model} is not in the price table)."
         return BackendResult(tuple(images), usage, route="responses", applied=applied, request_id=request_id,
