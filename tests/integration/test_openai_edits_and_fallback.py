@@ -152,3 +152,22 @@ async def test_a_streamed_edit_reports_partials_and_saves_the_final_image(openai
     assert [m for m in steps if m.startswith("partial")] == ["partial image 1 of 2 received",
                                                              "partial image 2 of 2 received"]
     assert len(outcome.images) == 1 and (outcome.images[0].width, outcome.images[0].height) == (320, 240)
+
+
+async def test_a_moderation_block_on_the_responses_route_names_its_categories(fake_openai, tmp_path, inputs):
+    from tests.fakes.fake_openai_server import Scripted
+
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
+                               force_responses_edits=True)
+    blocked = {
+        "id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4.1-mini", "status": "completed",
+        "parallel_tool_calls": True, "tool_choice": {"type": "image_generation"}, "tools": [],
+        "output": [{"type": "image_generation_call", "id": "ig_1", "status": "failed", "result": None,
+                    "error": {"code": "moderation_blocked", "message": "blocked", "type": "image_generation_error",
+                              "moderation_details": {"categories": ["violence"], "moderation_stage": "input"}}}],
+    }
+    fake_openai.script("responses", Scripted(json=blocked))
+    with pytest.raises(errors.ContentPolicyViolation, match="violence"):
+        await container.edit_image()("x", [str(inputs[0])])
+    assert fake_openai.uploaded_files == {}
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
