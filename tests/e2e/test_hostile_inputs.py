@@ -148,7 +148,8 @@ TOOL_ARGUMENTS = st.fixed_dictionaries({}, optional={
     "output_compression": st.one_of(st.none(), st.integers(-10, 120)),
     "inline": st.sampled_from(["preview", "full", "none", "weird"]),
     "partial_images": st.integers(-1, 5),
-    "images": st.lists(st.text(max_size=30), max_size=3),
+    # No "//": a generated URL must never make the server resolve or reach a host outside this machine.
+    "images": st.lists(st.text(max_size=30).filter(lambda t: "//" not in t), max_size=3),
     "from_turn": st.integers(-2, 5),
     "session_id": st.text(max_size=10),
     "filename_prefix": st.one_of(st.none(), st.text(max_size=20)),
