@@ -1,7 +1,13 @@
 """HttpxUrlFetcher: fetches reference images over http(s) without becoming a tool for reaching internal hosts.
 
-Every hop's host is resolved once, every address is checked, and the connection goes to the checked address
-(the Host header, SNI and certificate check keep the original name), so DNS rebinding has no window.
+Every hop's host is resolved once, every resolved address is checked, and the connection goes to a checked
+address: the request URL carries the IP literal while the Host header keeps the original name, and for https
+the `sni_hostname` request extension makes httpcore2 pass the original name as `server_hostname` to the TLS
+handshake, so SNI and the certificate's hostname check are both against that name (never against the IP).
+No second DNS lookup happens, so DNS rebinding has no window.
+
+Each hop uses its own client: httpcore2's pool keys connections by (scheme, IP, port) only, so a shared pool
+could reuse a TLS connection verified for one name for another name served from the same address.
 """
 
 from __future__ import annotations
@@ -9,46 +15,64 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
-from urllib.parse import urljoin, urlsplit
+from http import HTTPStatus
 
 import anyio
 import httpx2
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""(host, port) -> the host's IP addresses as strings. Raises OSError when the name does not resolve."""
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_REDIRECTS = {301, 302, 303, 307, 308}
-ALLOW_HINT = "If this is an intranet host you trust, list it in GPT_IMAGE_2_ALLOWED_URL_HOSTS."
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are an IPv4 address
+_NOT_GLOBAL_V4 = (ipaddress.ip_network("192.0.0.0/24"),)  # IETF protocol assignments (Python 3.11 lists only parts)
+_NOT_GLOBAL_V6 = (
+    ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64
+    ipaddress.ip_network("3fff::/20"),  # RFC 9637 documentation (unknown to Python 3.11's tables)
+    ipaddress.ip_network("5f00::/16"),  # RFC 9602 SRv6 SIDs
+)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SHOWN_MAX = 200
+_CONNECT_TIMEOUT_S = 10.0  # per address, so a dead first address leaves time for the next one
+_HEADERS = {
+    "Accept": "image/png,image/jpeg,image/webp,image/*;q=0.8,*/*;q=0.5",
+    "User-Agent": "gpt-image-2-mcp (reference image fetch)",
+}
 
 
 class UrlFetchRefused(Exception):
-    """The URL may not be fetched: scheme, or a host that resolves to a non-public address."""
+    """The URL may not be fetched: not http(s), malformed, or a host that resolves to a non-public address."""
 
 
 class UrlFetchFailed(Exception):
-    """The fetch was allowed but did not produce an image body."""
+    """The fetch was allowed but produced no body: DNS, connection, TLS, timeout, HTTP status, size, redirects."""
 
 
 def is_public_address(ip: IPAddress) -> bool:
-    """True only for globally routable unicast addresses; embedded IPv4 addresses are judged too."""
+    """True only for globally routable unicast addresses. IPv6 forms that embed an IPv4 address are judged by it.
+
+    IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::/96) addresses *are* IPv4 addresses in disguise: the
+    embedded address alone decides. 6to4 (2002::/16) and Teredo (2001::/32) must pass both checks (Teredo never
+    passes: it is not globally routable as such). IPv4-compatible ::a.b.c.d (deprecated) is always refused.
+    """
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return is_public_address(ip.ipv4_mapped)
-        if ip.sixtofour is not None:
-            return is_public_address(ip.sixtofour)
-        if ip.teredo is not None:
-            return all(is_public_address(embedded) for embedded in ip.teredo)
         if ip in _NAT64:
             return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip in _NAT64_LOCAL:
+        if ip.sixtofour is not None and not is_public_address(ip.sixtofour):
             return False
-        if int(ip) >> 32 == 0:  # IPv4-compatible ::a.b.c.d (and :: and ::1)
+        if ip.teredo is not None and not all(is_public_address(embedded) for embedded in ip.teredo):
             return False
-        if ip.is_site_local:
+        if int(ip) >> 32 == 0:  # IPv4-compatible ::a.b.c.d, and :: and ::1
             return False
+        if ip.is_site_local or any(ip in network for network in _NOT_GLOBAL_V6):
+            return False
+    elif any(ip in network for network in _NOT_GLOBAL_V4):
+        return False
     return ip.is_global and not (
         ip.is_multicast or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
         or ip.is_unspecified
@@ -56,20 +80,55 @@ def is_public_address(ip: IPAddress) -> bool:
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo), run off the event loop; addresses in its order."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _redact(url: str) -> str:
-    """The URL as it may appear in a message: no userinfo, no query."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+def _host_key(host: str) -> str:
+    """How a host is compared with GPT_IMAGE_2_ALLOWED_URL_HOSTS: lower case, IDNA (punycode), canonical IPs."""
+    host = host.strip().lower()
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        return httpx2.URL(f"http://{host}/").raw_host.decode("ascii") or host
+    except (httpx2.InvalidURL, UnicodeError):
+        return host
+
+
+def _shown(url: httpx2.URL) -> str:
+    """The URL as it may appear in a message: no userinfo, no query, no fragment, no endless path."""
+    path = url.raw_path.decode("ascii").split("?", 1)[0]
+    shown = f"{url.scheme}://{url.netloc.decode('ascii')}{path}"
+    return shown if len(shown) <= _SHOWN_MAX else shown[: _SHOWN_MAX - 1] + "…"
+
+
+def _status(code: int) -> str:
+    """A status as shown in messages; the server's own reason phrase is not echoed (it is untrusted text)."""
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class HttpxUrlFetcher:
-    """`allow_private=True` turns the address check off entirely: for tests and benchmarks only."""
+    """Fetches http(s) URLs whose every hop resolves to public addresses only, pinned to the checked address.
+
+    - `allowed_hosts`: exact host names (case-insensitive; IDNA names and IP literals are normalised) that skip
+      the address check, for trusted intranet hosts (GPT_IMAGE_2_ALLOWED_URL_HOSTS).
+    - `allow_private=True` turns the address check off entirely: for tests and benchmarks only, never in a
+      server that takes URLs from a model or a user.
+    - `ssl_context`: trust for https; None means the system's CAs (honouring SSL_CERT_FILE / SSL_CERT_DIR).
+      Certificate and hostname verification are always on.
+    - `timeout_s` bounds the whole fetch (DNS, connects, TLS, redirects and the body).
+    """
 
     def __init__(
         self,
@@ -80,88 +139,157 @@ class HttpxUrlFetcher:
         allowed_hosts: frozenset[str] = frozenset(),
         resolver: Resolver = system_resolver,
         allow_private: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._timeout_s = timeout_s
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
-        self._allowed = frozenset(h.lower() for h in allowed_hosts)
+        self._allowed = frozenset(_host_key(h) for h in allowed_hosts if h.strip())
         self._resolver = resolver
         self._allow_private = allow_private
+        self._ssl_context = ssl_context if ssl_context is not None else httpx2.create_ssl_context(trust_env=True)
 
     async def fetch(self, url: str) -> tuple[bytes, str | None]:
-        """(body, content type) of `url`, following at most max_redirects checked redirects."""
+        """(body, content type) of `url`, following at most max_redirects redirects, each one checked again."""
+        first = self._parse(url.strip(), via=None)
         try:
             with anyio.fail_after(self._timeout_s):
-                return await self._fetch(url)
+                return await self._fetch(first)
         except TimeoutError:
-            raise UrlFetchFailed(f"{_redact(url)} did not answer within {self._timeout_s:g}s.") from None
+            raise UrlFetchFailed(f"{_shown(first)} did not answer within {self._timeout_s:g}s.") from None
 
-    async def _fetch(self, url: str) -> tuple[bytes, str | None]:
-        async with httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=self._timeout_s) as client:
-            for _hop in range(self._max_redirects + 1):
-                request = await self._pinned_request(client, url)
+    async def _fetch(self, url: httpx2.URL) -> tuple[bytes, str | None]:
+        via: httpx2.URL | None = None
+        for _hop in range(self._max_redirects + 1):
+            host = url.raw_host.decode("ascii")
+            addresses = await self._checked_addresses(host, url.port or _DEFAULT_PORTS[url.scheme], url, via)
+            async with self._client() as client:
+                response = await self._open(client, url, host, addresses)
                 try:
-                    response = await client.send(request, stream=True)
-                except httpx2.HTTPError as e:
-                    raise UrlFetchFailed(f"could not fetch {_redact(url)}: {type(e).__name__}.") from None
-                try:
-                    if response.status_code in _REDIRECTS and "location" in response.headers:
-                        url = urljoin(url, response.headers["location"])
+                    if response.status_code in _REDIRECTS:
+                        location = response.headers.get("location", "").strip()
+                        if not location:
+                            raise UrlFetchFailed(
+                                f"{_shown(url)} answered HTTP {response.status_code} (a redirect) without a Location."
+                            )
+                        via, url = url, self._redirect_target(url, location)
                         continue
-                    if response.status_code >= 400:
-                        raise UrlFetchFailed(f"{_redact(url)} answered HTTP {response.status_code}.")
+                    if not 200 <= response.status_code < 300:
+                        raise UrlFetchFailed(f"{_shown(url)} answered HTTP {_status(response.status_code)}.")
                     return await self._body(response, url), response.headers.get("content-type")
                 finally:
                     await response.aclose()
-        raise UrlFetchFailed(f"{_redact(url)} redirected more than {self._max_redirects} times.")
+        raise UrlFetchFailed(f"{_shown(url)}: redirected more than {self._max_redirects} times; giving up.")
 
-    async def _pinned_request(self, client: httpx2.AsyncClient, url: str) -> httpx2.Request:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise UrlFetchRefused(f"only http and https URLs can be fetched, not {parts.scheme or 'this'}: URLs.")
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise UrlFetchRefused(f"{_redact(url)} names no host.")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = await self._checked_address(host, port)
-        target = httpx2.URL(url).copy_with(host=address)
-        host_header = host if parts.port is None else f"{host}:{parts.port}"
-        if ":" in host and not host.startswith("["):
-            host_header = f"[{host}]" + (f":{parts.port}" if parts.port else "")
-        return client.build_request(
-            "GET", target, headers={"Host": host_header, "Accept": "image/png,image/jpeg,image/webp,*/*;q=0.5"},
-            extensions={"sni_hostname": host},
+    def _parse(self, url: str, *, via: httpx2.URL | None) -> httpx2.URL:
+        """The URL, if it is an absolute http(s) URL with a host and a valid port; messages never echo secrets."""
+        context = f" (a redirect from {_shown(via)})" if via is not None else ""
+        try:
+            parsed = httpx2.URL(url)
+        except (httpx2.InvalidURL, TypeError, ValueError):
+            raise UrlFetchRefused(f"this is not a valid http(s) URL{context}.") from None
+        if parsed.scheme not in _DEFAULT_PORTS:
+            scheme = f"{parsed.scheme}:" if parsed.scheme else "scheme-less"
+            raise UrlFetchRefused(
+                f"only http and https URLs can be fetched, not {scheme} URLs{context}. "
+                "Pass a local file path for local images."
+            )
+        if not parsed.raw_host:
+            raise UrlFetchRefused(f"{parsed.scheme}:// URL without a host{context}.")
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise UrlFetchRefused(f"{_shown(parsed)} has an invalid port{context}.")
+        return parsed
+
+    def _redirect_target(self, url: httpx2.URL, location: str) -> httpx2.URL:
+        try:
+            target = url.join(location)
+        except (httpx2.InvalidURL, TypeError, ValueError):
+            raise UrlFetchRefused(f"{_shown(url)} redirected to an invalid URL.") from None
+        return self._parse(str(target), via=url)
+
+    async def _checked_addresses(self, host: str, port: int, url: httpx2.URL, via: httpx2.URL | None) -> list[str]:
+        """The addresses to connect to: one lookup, and every address must be public unless the host is allowed."""
+        addresses = [ipaddress.ip_address(host)] if _is_ip(host) else await self._resolve(host, port)
+        if not (self._allow_private or _host_key(host) in self._allowed):
+            for address in addresses:
+                if not is_public_address(address):
+                    reached = f" (reached by a redirect from {_shown(via)})" if via is not None else ""
+                    what = f"{host} is" if _is_ip(host) else f"{host} resolves to {address},"
+                    raise UrlFetchRefused(
+                        f"{what} a private, loopback, link-local or otherwise non-public address, so "
+                        f"{_shown(url)}{reached} is not fetched. Download the image and pass its path instead, or, "
+                        f"if this is an intranet host you trust, set GPT_IMAGE_2_ALLOWED_URL_HOSTS={host} "
+                        "(comma-separated host names) to allow it."
+                    )
+        return [str(a) for a in addresses]
+
+    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            resolved = await self._resolver(host, port)
+        except OSError as e:
+            raise UrlFetchFailed(f"cannot resolve {host}: {e.strerror or e}.") from None
+        try:
+            addresses = list(dict.fromkeys(ipaddress.ip_address(a) for a in resolved))
+        except ValueError:
+            raise UrlFetchFailed(f"resolving {host} gave something that is not an IP address.") from None
+        if not addresses:
+            raise UrlFetchFailed(f"cannot resolve {host}: no addresses.")
+        return addresses
+
+    def _client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,  # a proxy would make its own DNS lookup and void the pinning
+            verify=self._ssl_context,
+            timeout=httpx2.Timeout(self._timeout_s, connect=min(self._timeout_s, _CONNECT_TIMEOUT_S)),
         )
 
-    async def _checked_address(self, host: str, port: int) -> str:
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
+    async def _open(self, client: httpx2.AsyncClient, url: httpx2.URL, host: str, addresses: list[str]
+                    ) -> httpx2.Response:
+        """Send the request to each checked address in turn until one connects; the name stays in Host and SNI."""
+        extensions = {} if _is_ip(host) else {"sni_hostname": host}  # SNI + certificate check use this name
+        headers = {**_HEADERS, "Host": url.netloc.decode("ascii")}
+        failures: list[str] = []
+        for address in addresses:
             try:
-                addresses = await self._resolver(host, port)
-            except OSError as e:
-                raise UrlFetchFailed(f"cannot resolve {host}: {e}.") from None
-        if not addresses:
-            raise UrlFetchFailed(f"cannot resolve {host}.")
-        if not (self._allow_private or host in self._allowed):
-            for address in addresses:
-                if not is_public_address(ipaddress.ip_address(address.split("%")[0])):
-                    raise UrlFetchRefused(
-                        f"{host} points to {address}, a private, loopback, link-local or otherwise non-public "
-                        f"address; such URLs are not fetched. Download the image and pass its path instead. "
-                        f"{ALLOW_HINT}"
-                    )
-        return addresses[0]
+                request = client.build_request("GET", url.copy_with(host=address), headers=headers,
+                                               extensions=extensions)
+            except (httpx2.InvalidURL, ValueError) as e:
+                failures.append(f"{address}: {_describe(e)}")
+                continue
+            try:
+                return await client.send(request, stream=True)
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as e:
+                failures.append(f"{address}: {_describe(e)}")
+            except httpx2.TimeoutException:
+                raise TimeoutError from None
+            except httpx2.HTTPError as e:
+                raise UrlFetchFailed(f"could not fetch {_shown(url)}: {_describe(e)}.") from None
+        raise UrlFetchFailed(f"could not connect to {_shown(url)} ({'; '.join(failures)}).")
 
-    async def _body(self, response: httpx2.Response, url: str) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_bytes:
-            raise UrlFetchFailed(f"{_redact(url)} is {int(declared):,} bytes; the limit is {self._max_bytes:,}.")
+    async def _body(self, response: httpx2.Response, url: httpx2.URL) -> bytes:
+        """The decoded body, streamed: stops reading as soon as it passes max_bytes (decompressed bytes count)."""
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise UrlFetchFailed(f"{_shown(url)} is {int(declared):,} bytes; the limit is {self._max_bytes:,}.")
         chunks: list[bytes] = []
         received = 0
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            if received > self._max_bytes:
-                raise UrlFetchFailed(f"{_redact(url)} is larger than {self._max_bytes:,} bytes.")
-            chunks.append(chunk)
+        try:
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > self._max_bytes:
+                    raise UrlFetchFailed(f"{_shown(url)} is larger than {self._max_bytes:,} bytes; giving up.")
+                chunks.append(chunk)
+        except httpx2.TimeoutException:
+            raise TimeoutError from None
+        except httpx2.HTTPError as e:
+            raise UrlFetchFailed(f"the download of {_shown(url)} broke off: {_describe(e)}.") from None
         return b"".join(chunks)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
