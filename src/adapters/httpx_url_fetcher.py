@@ -215,11 +215,13 @@ class HttpxUrlFetcher:
                 if not is_public_address(address):
                     reached = f" (reached by a redirect from {_shown(via)})" if via is not None else ""
                     what = f"{host} is" if _is_ip(host) else f"{host} resolves to {address},"
+                    refusal = (f"{what} a private, loopback, link-local or otherwise non-public address, so "
+                               f"{_shown(url)}{reached} is not fetched. Download the image and pass its path instead")
+                    if address.is_link_local:  # cloud metadata lives here: never suggest unlocking it
+                        raise UrlFetchRefused(refusal + ".")
                     raise UrlFetchRefused(
-                        f"{what} a private, loopback, link-local or otherwise non-public address, so "
-                        f"{_shown(url)}{reached} is not fetched. Download the image and pass its path instead, or, "
-                        f"if this is an intranet host you trust, set GPT_IMAGE_2_ALLOWED_URL_HOSTS={host} "
-                        "(comma-separated host names) to allow it."
+                        refusal + f", or, if this is an intranet host you trust, set GPT_IMAGE_2_ALLOWED_URL_HOSTS="
+                        f"{host} (comma-separated host names) to allow it."
                     )
         return [str(a) for a in addresses]
 

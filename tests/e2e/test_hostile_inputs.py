@@ -133,8 +133,11 @@ async def test_messages_name_the_input_and_the_way_out(world, internal, tmp_path
         async with Client(build_server(container), mode="legacy") as client:
             metadata = await client.call_tool("edit_image", {"prompt": "x", "images": [
                 str(files / "good.png"), "http://169.254.169.254/latest/"]})
+            intranet = await client.call_tool("edit_image", {"prompt": "x", "images": ["http://10.1.2.3/a.png"]})
             truncated = await client.call_tool("edit_image", {"prompt": "x", "images": [str(files / "truncated.png")]})
-    assert "image 2" in metadata.content[0].text and "GPT_IMAGE_2_ALLOWED_URL_HOSTS" in metadata.content[0].text
+    assert "image 2" in metadata.content[0].text and "169.254.169.254" in metadata.content[0].text
+    assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS" not in metadata.content[0].text  # never suggest unlocking metadata
+    assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS=10.1.2.3" in intranet.content[0].text
     assert "truncated.png" in truncated.content[0].text
 
 
