@@ -223,6 +223,9 @@ class EditRequest:
     images: tuple[InputImage, ...]
     mask: InputImage | None = None
     options: RenderOptions = field(default_factory=RenderOptions)
+    session_id: str | None = None
+    """The edit session this request is a turn of, if any (the fake backend draws it; the APIs ignore it)."""
+    turn: int | None = None
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt)
