@@ -9,6 +9,7 @@ from PIL import Image
 
 from gpt_image_2_mcp.entrypoints.container import Container
 from gpt_image_2_mcp.entrypoints.settings import Settings
+from gpt_image_2_mcp.entrypoints.use_cases import shut_down
 
 ENV_PREFIXES = ("OPENAI_", "GPT_IMAGE_2_")
 
@@ -35,11 +36,11 @@ def make_container(**settings) -> Container:
 
 
 @pytest.fixture(autouse=True)
-async def close_openai_clients():
-    """Close the SDK clients a test created while its event loop is still running."""
+async def shut_down_containers():
+    """Close what each container opened (the SDK client, if a test resolved it) while the loop still runs."""
     yield
     while _made:
-        await _made.pop().openai_client().close()
+        await shut_down(_made.pop())
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from gpt_image_2_mcp.domain.values import (
     GenerationRequest,
     OutputFormat,
     RenderOptions,
+    Route,
     Usage,
 )
 
@@ -37,7 +38,6 @@ class FakeImageBackend(ImageBackend):
 
     latency_s: float = 0.0
     calls: list[GenerationRequest | EditRequest] = field(default_factory=list)
-    name: str = "fake"
 
     async def generate(
         self, request: GenerationRequest, on_partial: PartialImageHandler | None = None
@@ -80,7 +80,8 @@ class FakeImageBackend(ImageBackend):
             output_tokens=round(per_image / PER_MILLION["image_out"] * 1_000_000) * options.n,
         )
         applied = {"size": f"{size[0]}x{size[1]}"}
-        return BackendResult(images, usage, route="fake", applied=applied, placeholder=True, notes=(PLACEHOLDER_NOTE,))
+        return BackendResult(images, usage, route=Route.FAKE, applied=applied, placeholder=True,
+                             notes=(PLACEHOLDER_NOTE,))
 
 
 def render(prompt: str, size: tuple[int, int], options: RenderOptions, label: str) -> bytes:

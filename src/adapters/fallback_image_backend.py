@@ -19,7 +19,6 @@ class FallbackImageBackend(ImageBackend):
         self._primary = primary
         self._fallback = fallback
         self.edits_use_fallback = force_fallback
-        self.name = primary.name
 
     async def generate(
         self, request: GenerationRequest, on_partial: PartialImageHandler | None = None

@@ -18,6 +18,7 @@ import platformdirs
 
 from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.ports import ImageSink, StoredFile
+from gpt_image_2_mcp.domain.values import SavedImage
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,28 @@ class FilesystemImageSink(ImageSink):
                         os.replace(tmp, target)
                         break
                 target = folder / f"{Path(name).stem}-{secrets.token_hex(2)}{target.suffix}"
+            written = target.lstat()
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        return StoredFile(str(target), target.name, len(data), rescued)
+        return StoredFile(str(target), target.name, len(data), rescued, (written.st_dev, written.st_ino))
+
+    def read_back(self, image: SavedImage) -> bytes:
+        # O_NOFOLLOW: a symlink put where the image was is refused, not followed; the device, inode and size
+        # then show whether the file is still the one written (not a replacement, not rewritten).
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(image.path, flags)
+        except OSError as e:
+            raise OutputLocationError(
+                f"{image.path} can no longer be read ({e.strerror or e}); it was moved, deleted or replaced."
+            ) from e
+        with os.fdopen(fd, "rb") as file:
+            stat = os.fstat(file.fileno())
+            same = image.file_id in (None, (stat.st_dev, stat.st_ino)) and stat.st_size == image.size_bytes
+            if not same:
+                raise OutputLocationError(
+                    f"{image.path} is no longer the file this server wrote (it was replaced or changed); "
+                    "it is not served."
+                )
+            return file.read()

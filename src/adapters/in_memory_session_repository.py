@@ -34,6 +34,12 @@ class InMemorySessionRepository(SessionRepository):
             evicted, _ = self._sessions.popitem(last=False)
             self._last_used.pop(evicted, None)
 
+    def save(self, session: EditSession) -> None:
+        # An upsert: a session that expired while its turn ran comes back with that turn.
+        self._sessions[session.id] = session
+        self._sessions.move_to_end(session.id)
+        self._last_used[session.id] = self._clock()
+
     def get(self, session_id: str) -> EditSession:
         self._expire()
         session = self._sessions.get(session_id)

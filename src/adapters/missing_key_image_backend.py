@@ -15,8 +15,6 @@ MESSAGE = (
 class MissingKeyImageBackend(ImageBackend):
     """Lets the server start and list its tools without a key; only a call that needs OpenAI fails."""
 
-    name = "openai"
-
     async def generate(
         self, request: GenerationRequest, on_partial: PartialImageHandler | None = None
     ) -> BackendResult:

@@ -17,6 +17,7 @@ from gpt_image_2_mcp.domain.values import (
     GeneratedImage,
     GenerationRequest,
     RenderOptions,
+    Route,
     Usage,
 )
 
@@ -37,6 +38,8 @@ def usage_from(raw: Any) -> Usage | None:
         input_text_tokens=text if text is not None else total_in,
         input_image_tokens=image or 0,
         output_tokens=getattr(raw, "output_tokens", 0) or 0,
+        # Not in the SDK's typed model yet; its models keep fields they do not know.
+        cached_input_tokens=getattr(details, "cached_tokens", 0) or 0,
     )
 
 
@@ -49,8 +52,6 @@ def render_params(options: RenderOptions) -> dict[str, Any]:
 
 class OpenAIImagesBackend(ImageBackend):
     """The Images API. The SDK's own retries are off; RetryPolicy is the one retry edge."""
-
-    name = "openai"
 
     def __init__(self, client: openai.AsyncOpenAI, retry: RetryPolicy, secrets: tuple[str, ...] = ()) -> None:
         self._client = client
@@ -110,7 +111,7 @@ class OpenAIImagesBackend(ImageBackend):
             )
         applied = {key: value for key in ("size", "quality", "background", "output_format")
                    if (value := getattr(response, key, None))}
-        return BackendResult(images, usage_from(response.usage), route="images", applied=applied,
+        return BackendResult(images, usage_from(response.usage), route=Route.IMAGES, applied=applied,
                              request_id=request_id)
 
     async def _consume_stream(
@@ -141,5 +142,5 @@ class OpenAIImagesBackend(ImageBackend):
         image = GeneratedImage(decode_b64(completed.b64_json, request_id), options.output_format)
         applied = {key: value for key in ("size", "quality", "background", "output_format")
                    if (value := getattr(completed, key, None))}
-        return BackendResult((image,), usage_from(getattr(completed, "usage", None)), route="images",
+        return BackendResult((image,), usage_from(getattr(completed, "usage", None)), route=Route.IMAGES,
                              applied=applied, request_id=request_id)

@@ -20,6 +20,7 @@ from gpt_image_2_mcp.domain.values import (
     GenerationRequest,
     InputImage,
     RenderOptions,
+    Route,
     Usage,
 )
 
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 class OpenAIResponsesBackend(ImageBackend):
     """Uploads inputs as files, forces the image_generation tool on a host model, and always deletes
     the uploads afterwards. The tool makes one image per call, so n > 1 runs n calls concurrently."""
-
-    name = "openai"
 
     def __init__(
         self,
@@ -143,7 +142,7 @@ class OpenAIResponsesBackend(ImageBackend):
             note += " This route does not stream, so no partial images were produced."
         if not host_model_is_priced(self._host_model):
             note += f" The host model's text tokens are not priced ({self._host_model} is not in the price table)."
-        return BackendResult(tuple(images), usage, route="responses", applied=applied, request_id=request_id,
+        return BackendResult(tuple(images), usage, route=Route.RESPONSES, applied=applied, request_id=request_id,
                              notes=(note,), unpriced_images=len(images))
 
     def _call_failure(self, call: Any, request_id: str | None) -> errors.BackendError:

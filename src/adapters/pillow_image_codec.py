@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
 from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageCodec
-from gpt_image_2_mcp.domain.values import MAX_PIXELS, InputImage
+from gpt_image_2_mcp.domain.values import MAX_PIXELS, InputImage, Preview, base64_length
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 ACCEPTED_INPUTS = "PNG, JPEG or WEBP"
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    data: bytes
-    mime_type: str
-    width: int
-    height: int
 
 
 def _open(data: bytes, source: str) -> Image.Image:
@@ -99,7 +90,3 @@ class PillowImageCodec(ImageCodec):
         image.convert("RGBA" if has_alpha else "RGB").save(buffer, fmt, quality=quality, method=0)
         return Preview(buffer.getvalue(), f"image/{fmt.lower()}", image.width, image.height)
 
-
-def base64_length(n: int) -> int:
-    """Characters of base64 for n bytes."""
-    return 4 * ((n + 2) // 3)

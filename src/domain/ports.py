@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .sessions import EditSession
-from .values import BackendResult, EditRequest, GenerationRequest, InputImage
+from .values import BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
 PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
 """Called with (index, image bytes) for each partial image a streaming call yields."""
@@ -22,8 +22,6 @@ class ProgressReporter(Protocol):
 
 class ImageBackend(Protocol):
     """Something that turns a request into images: the OpenAI APIs, or a fake."""
-
-    name: str
 
     @abstractmethod
     async def generate(
@@ -44,6 +42,8 @@ class StoredFile:
     filename: str
     size_bytes: int
     rescued: bool = False
+    file_id: tuple[int, int] | None = None
+    """(device, inode) of the file written, so a later read can check it is still that file."""
 
 
 class ImageSink(Protocol):
@@ -57,13 +57,26 @@ class ImageSink(Protocol):
     def save(self, data: bytes, *, folder: str, extension: str, prefix: str | None, label: str | None) -> StoredFile:
         """Write one image; if `folder` fails, rescue it to a fallback folder rather than lose it."""
 
+    @abstractmethod
+    def read_back(self, image: SavedImage) -> bytes:
+        """The bytes of an image this sink wrote, only if the file is still the one it wrote (no link or
+        replacement put in its place). Raises OutputLocationError otherwise."""
+
 
 class ImageCodec(Protocol):
-    """Reads image bytes: what they are and how big."""
+    """Reads image bytes: what they are, how big, and a small copy to show."""
 
     @abstractmethod
     def probe(self, data: bytes) -> tuple[int, int, str]:
         """(width, height, mime type) of encoded image bytes. Raises InputImageError if unreadable."""
+
+    @abstractmethod
+    def decode_input(self, data: bytes, source: str) -> InputImage:
+        """Check that `data` is a whole image of an accepted format and size. Raises InputImageError."""
+
+    @abstractmethod
+    def preview(self, data: bytes, max_edge: int, max_bytes: int) -> Preview:
+        """A copy no longer than `max_edge` whose base64 fits `max_bytes` (or the smallest one possible)."""
 
 
 class ImageSource(Protocol):
@@ -84,6 +97,10 @@ class SessionRepository(Protocol):
     @abstractmethod
     def get(self, session_id: str) -> EditSession:
         """The live session with that id. Raises SessionNotFound if unknown or expired."""
+
+    @abstractmethod
+    def save(self, session: EditSession) -> None:
+        """Store a session after a turn was recorded; counts as a use for the idle TTL."""
 
     @abstractmethod
     def remove(self, session_id: str) -> EditSession:

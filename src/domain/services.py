@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import logging
-import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-from .errors import BackendProtocolError, ImageServerError, InvalidRequest, SessionNotFound
-from .ports import ImageBackend, ImageCodec, ImageSink, ImageSource, ProgressReporter, SessionRepository
+from .errors import BackendProtocolError, ImageServerError, InvalidRequest
+from .ports import ImageBackend, ImageCodec, ImageSink, ImageSource, PartialImageHandler, ProgressReporter
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
-from .sessions import EditSession, Turn
 from .values import (
     MAX_EDIT_INPUTS,
     MODEL,
@@ -22,16 +20,29 @@ from .values import (
     GenerationRequest,
     InputImage,
     RenderOptions,
+    Route,
     SavedImage,
     Usage,
+    file_extension,
 )
 
 log = logging.getLogger(__name__)
-DEFAULT_OPTIONS = RenderOptions()
+
+Produce = Callable[[PartialImageHandler | None], Awaitable[BackendResult]]
+"""One bound backend call, waiting only for the partial-image handler."""
 
 
-async def _no_progress(progress: float, total: float | None, message: str) -> None:
+async def no_progress(progress: float, total: float | None, message: str) -> None:
     return None
+
+
+class OutcomeKind(StrEnum):
+    """What kind of call produced an outcome."""
+
+    GENERATE = "generate"
+    EDIT = "edit"
+    SESSION_START = "session_start"
+    SESSION_TURN = "session_turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,34 +55,40 @@ class Placement:
     save_partials: bool = False
 
 
+DEFAULT_PLACEMENT = Placement()
+DEFAULT_OPTIONS = RenderOptions()
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a call produced, ready for presentation."""
 
-    kind: str
+    kind: OutcomeKind
     prompt: str
-    options: RenderOptions
     images: tuple[SavedImage, ...]
     usage: Usage | None
     cost_usd: float
-    route: str
-    backend: str
+    route: Route
     applied: dict[str, object]
     placeholder: bool = False
     notes: tuple[str, ...] = ()
     request_id: str | None = None
+    revised_prompt: str | None = None
     partials: tuple[SavedImage, ...] = ()
     session_id: str | None = None
     turn: int | None = None
     parent_turn: int | None = None
     model: str = MODEL
 
+    @property
+    def backend(self) -> str:
+        return self.route.backend
+
 
 class ImageWorkflow:
-    """The shared tail of every image call: run the backend, save what it returned, report."""
+    """The shared tail of every image call: run one backend call, save what it returned, report."""
 
-    def __init__(self, backend: ImageBackend, sink: ImageSink, codec: ImageCodec) -> None:
-        self._backend = backend
+    def __init__(self, sink: ImageSink, codec: ImageCodec) -> None:
         self._sink = sink
         self._codec = codec
 
@@ -80,16 +97,15 @@ class ImageWorkflow:
 
     async def run(
         self,
-        kind: str,
+        kind: OutcomeKind,
         request: GenerationRequest | EditRequest,
+        produce: Produce,
         placement: Placement,
         folder: str,
         progress: ProgressReporter,
     ) -> Outcome:
         options = request.options
-        log.debug(
-            "%s: pre-flight estimate $%.4f for %s", kind, estimate_cost(options), options.applied()
-        )
+        log.debug("%s: pre-flight estimate $%.4f for %s", kind, estimate_cost(options), options.applied())
         steps = options.partial_images + 2
         await progress(0, steps, "request accepted; waiting for the image API")
         partials: list[SavedImage] = []
@@ -99,47 +115,42 @@ class ImageWorkflow:
                 partials.append(self._store(data, folder, placement, f"partial{index}", options)[0])
             await progress(index + 1, steps, f"partial image {index + 1} of {options.partial_images} received")
 
-        call = self._backend.generate if isinstance(request, GenerationRequest) else self._backend.edit
-        result = await call(request, on_partial if options.partial_images else None)  # type: ignore[arg-type]
+        result = await produce(on_partial if options.partial_images else None)
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
-        images, unreadable = self._store_all(result, folder, placement, options)
-        if unreadable:
-            raise BackendProtocolError(
-                f"The API returned data that is not a readable image; it was kept at {', '.join(unreadable)}."
-            )
+        images = self._store_all(result, folder, placement, options)
         await progress(steps, steps, f"saved {len(images)} image(s)")
         return Outcome(
             kind=kind,
             prompt=request.prompt,
-            options=options,
             images=tuple(images),
             usage=result.usage,
             cost_usd=self._cost(result, options),
             route=result.route,
-            backend=self._backend.name,
             applied={**options.applied(), **result.applied},
             placeholder=result.placeholder,
             notes=result.notes,
             request_id=result.request_id,
+            revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
         )
 
     def _store_all(
         self, result: BackendResult, folder: str, placement: Placement, options: RenderOptions
-    ) -> tuple[list[SavedImage], list[str]]:
+    ) -> list[SavedImage]:
         if not result.images:
             raise BackendProtocolError("The API answered without any image. Try again; if it persists, "
                                        "rephrase the prompt.", request_id=result.request_id)
-        images: list[SavedImage] = []
-        unreadable: list[str] = []
         many = len(result.images) > 1
-        for index, image in enumerate(result.images):
-            saved, readable = self._store(image.data, folder, placement, f"{index + 1}" if many else None, options)
-            if readable:
-                images.append(saved)
-            else:
-                unreadable.append(saved.path)
-        return images, unreadable
+        stored = [
+            self._store(image.data, folder, placement, f"{index + 1}" if many else None, options)
+            for index, image in enumerate(result.images)
+        ]
+        unreadable = [saved.path for saved, readable in stored if not readable]
+        if unreadable:
+            raise BackendProtocolError(
+                f"The API returned data that is not a readable image; it was kept at {', '.join(unreadable)}."
+            )
+        return [saved for saved, _ in stored]
 
     def _store(
         self, data: bytes, folder: str, placement: Placement, label: str | None, options: RenderOptions
@@ -149,11 +160,11 @@ class ImageWorkflow:
         except ImageServerError:
             width = height = 0
             mime = options.output_format.mime_type
-        extension = mime.split("/")[-1].replace("jpeg", "jpg")
         stored = self._sink.save(
-            data, folder=folder, extension=extension, prefix=placement.filename_prefix, label=label
+            data, folder=folder, extension=file_extension(mime), prefix=placement.filename_prefix, label=label
         )
-        saved = SavedImage(stored.path, stored.filename, width, height, stored.size_bytes, mime, stored.rescued)
+        saved = SavedImage(stored.path, stored.filename, width, height, stored.size_bytes, mime, stored.rescued,
+                           stored.file_id)
         return saved, width > 0
 
     @staticmethod
@@ -167,119 +178,77 @@ class ImageWorkflow:
 class GenerateImage:
     """Text to image: validate, call the backend, save every image, report."""
 
-    def __init__(self, workflow: ImageWorkflow) -> None:
+    def __init__(self, backend: ImageBackend, workflow: ImageWorkflow) -> None:
+        self._backend = backend
         self._workflow = workflow
 
     async def __call__(
         self,
         request: GenerationRequest,
-        placement: Placement = Placement(),
-        progress: ProgressReporter = _no_progress,
+        placement: Placement = DEFAULT_PLACEMENT,
+        progress: ProgressReporter = no_progress,
     ) -> Outcome:
         folder = self._workflow.prepare_folder(placement)
-        return await self._workflow.run("generate", request, placement, folder, progress)
+        produce = functools.partial(self._backend.generate, request)
+        return await self._workflow.run(OutcomeKind.GENERATE, request, produce, placement, folder, progress)
+
+
+@dataclass(frozen=True, slots=True)
+class EditInputs:
+    """What to edit: 1..16 reference images (paths, file://, http(s) or data URLs) and an optional mask."""
+
+    references: tuple[str, ...]
+    mask: str | None = None
+    own_references: bool = False
+    """The references are this server's own output (a session's earlier turn): no roots check."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.references) <= MAX_EDIT_INPUTS:
+            raise InvalidRequest(f"Give 1..{MAX_EDIT_INPUTS} reference images (got {len(self.references)}).")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOf:
+    """The edit session turn a request makes, for backends that show it."""
+
+    session_id: str
+    turn: int
 
 
 class EditImage:
     """Edit or compose 1..16 reference images (and a mask): read inputs locally, then call the backend."""
 
-    def __init__(self, workflow: ImageWorkflow, source: ImageSource) -> None:
+    def __init__(self, backend: ImageBackend, workflow: ImageWorkflow, source: ImageSource) -> None:
+        self._backend = backend
         self._workflow = workflow
         self._source = source
 
     async def load_inputs(
-        self, references: Sequence[str], mask: str | None, roots: Sequence[str] | None, own_references: bool
+        self, inputs: EditInputs, roots: Sequence[str] | None
     ) -> tuple[tuple[InputImage, ...], InputImage | None]:
-        if not 1 <= len(references) <= MAX_EDIT_INPUTS:
-            raise InvalidRequest(f"Give 1..{MAX_EDIT_INPUTS} reference images (got {len(references)}).")
-        # A session's previous turn is this server's own output: it is read without the roots check.
-        reference_roots = None if own_references else roots
-        tasks = [
-            self._source.load(ref, role=f"image {i + 1}", roots=reference_roots) for i, ref in enumerate(references)
+        reference_roots = None if inputs.own_references else roots
+        loads = [
+            self._source.load(ref, role=f"image {i + 1}", roots=reference_roots)
+            for i, ref in enumerate(inputs.references)
         ]
-        if mask:
-            tasks.append(self._source.load(mask, role="mask", roots=roots))
-        loaded = await asyncio.gather(*tasks)
-        return tuple(loaded[: len(references)]), (loaded[-1] if mask else None)
+        if inputs.mask:
+            loads.append(self._source.load(inputs.mask, role="mask", roots=roots))
+        loaded = await asyncio.gather(*loads)
+        count = len(inputs.references)
+        return tuple(loaded[:count]), (loaded[-1] if inputs.mask else None)
 
     async def __call__(
         self,
         prompt: str,
-        references: Sequence[str],
-        mask: str | None = None,
+        inputs: EditInputs,
         options: RenderOptions = DEFAULT_OPTIONS,
-        placement: Placement = Placement(),
-        progress: ProgressReporter = _no_progress,
-        own_references: bool = False,
+        placement: Placement = DEFAULT_PLACEMENT,
+        progress: ProgressReporter = no_progress,
+        turn_of: TurnOf | None = None,
+        kind: OutcomeKind = OutcomeKind.EDIT,
     ) -> Outcome:
         folder = self._workflow.prepare_folder(placement)
-        images, mask_image = await self.load_inputs(references, mask, placement.roots, own_references)
-        request = EditRequest(prompt, images, mask_image, options)
-        return await self._workflow.run("edit", request, placement, folder, progress)
-
-
-class EditSessions:
-    """Iterative editing: each turn edits the previous (or a chosen) turn's image."""
-
-    def __init__(
-        self,
-        edit: EditImage,
-        repository: SessionRepository,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._edit = edit
-        self._repository = repository
-        self._clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def start(
-        self,
-        prompt: str,
-        references: Sequence[str],
-        mask: str | None = None,
-        options: RenderOptions = DEFAULT_OPTIONS,
-        placement: Placement = Placement(),
-        progress: ProgressReporter = _no_progress,
-    ) -> Outcome:
-        outcome = await self._edit(prompt, references, mask, options, placement, progress)
-        now = self._clock()
-        session = EditSession(id=f"es_{secrets.token_hex(6)}", created_at=now, options=options)
-        turn = session.record(prompt, tuple(i.path for i in outcome.images), now, None)
-        self._repository.add(session)
-        return dataclasses.replace(outcome, kind="start_edit_session", session_id=session.id, turn=turn.turn)
-
-    async def continue_(
-        self,
-        session_id: str,
-        prompt: str,
-        overrides: dict[str, object],
-        from_turn: int | None = None,
-        mask: str | None = None,
-        placement: Placement = Placement(),
-        progress: ProgressReporter = _no_progress,
-    ) -> Outcome:
-        try:
-            self._repository.get(session_id)  # fail fast, before waiting on the lock
-        except SessionNotFound:
-            self._locks.pop(session_id, None)  # an expired or evicted session's lock
-            raise
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            session = self._repository.get(session_id)
-            base: Turn = session.turn(from_turn) if from_turn is not None else session.last
-            options = dataclasses.replace(session.options, **overrides) if overrides else session.options
-            outcome = await self._edit(
-                prompt, [base.file_paths[0]], mask, options, placement, progress, own_references=True
-            )
-            turn = session.record(prompt, tuple(i.path for i in outcome.images), self._clock(), base.turn)
-            return dataclasses.replace(
-                outcome, kind="continue_edit_session", session_id=session.id, turn=turn.turn,
-                parent_turn=base.turn,
-            )
-
-    def end(self, session_id: str) -> EditSession:
-        self._locks.pop(session_id, None)
-        return self._repository.remove(session_id)
-
-    def list(self) -> list[EditSession]:
-        return self._repository.list()
+        images, mask = await self.load_inputs(inputs, placement.roots)
+        request = EditRequest(prompt, images, mask, options, *((turn_of.session_id, turn_of.turn) if turn_of else ()))
+        produce = functools.partial(self._backend.edit, request)
+        return await self._workflow.run(kind, request, produce, placement, folder, progress)

@@ -36,6 +36,10 @@ class EditSession:
     def last(self) -> Turn:
         return self.turns[-1]
 
+    @property
+    def next_turn(self) -> int:
+        return len(self.turns) + 1
+
     def turn(self, number: int) -> Turn:
         for turn in self.turns:
             if turn.turn == number:
@@ -46,7 +50,7 @@ class EditSession:
         )
 
     def record(self, prompt: str, file_paths: tuple[str, ...], now: float, parent_turn: int | None) -> Turn:
-        turn = Turn(len(self.turns) + 1, prompt, file_paths, now, parent_turn)
+        turn = Turn(self.next_turn, prompt, file_paths, now, parent_turn)
         self.turns.append(turn)
         self.updated_at = now
         return turn

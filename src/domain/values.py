@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from typing import TypeVar
 
 from .errors import InputImageError, InvalidRequest
 
@@ -26,6 +27,7 @@ SIZE_RULES = (
     f"{MIN_PIXELS:,}..{MAX_PIXELS:,} pixels in total"
 )
 
+_E = TypeVar("_E", bound=StrEnum)
 _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
 
 
@@ -45,9 +47,28 @@ class OutputFormat(StrEnum):
     def mime_type(self) -> str:
         return f"image/{self.value}"
 
+
+def file_extension(mime_type: str) -> str:
+    """The usual file name extension of an image MIME type ('image/jpeg' -> 'jpg')."""
+    return mime_type.split("/")[-1].replace("jpeg", "jpg")
+
+
+def base64_length(n: int) -> int:
+    """Characters of base64 for n bytes: what an inline image costs in a result."""
+    return 4 * ((n + 2) // 3)
+
+
+class Route(StrEnum):
+    """Which way a backend made the images."""
+
+    IMAGES = "images"
+    RESPONSES = "responses"
+    FAKE = "fake"
+
     @property
-    def extension(self) -> str:
-        return "jpg" if self is OutputFormat.JPEG else self.value
+    def backend(self) -> str:
+        """'fake' for offline placeholders, 'openai' for both real API routes."""
+        return "fake" if self is Route.FAKE else "openai"
 
 
 class Background(StrEnum):
@@ -87,7 +108,7 @@ class ImageSize:
             suggestion = ImageSize.nearest_valid(w, h)
             raise InvalidRequest(
                 f"Size {w}x{h} is not accepted by gpt-image-2: {'; '.join(problems)}. "
-                f"Try {suggestion} instead, or 'auto'. {SIZE_RULES}."
+                f"The nearest valid size is {suggestion}; or use 'auto'."
             )
 
     @classmethod
@@ -187,6 +208,68 @@ class RenderOptions:
         return out
 
 
+def _choice(kind: type[_E], value: str | None, name: str) -> _E | None:
+    if value is None:
+        return None
+    try:
+        return kind(value.strip().lower())
+    except ValueError:
+        accepted = ", ".join(repr(member.value) for member in kind)
+        raise InvalidRequest(f"{name} {value!r} is not one of {accepted}.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOverrides:
+    """The output settings a caller gave explicitly; None keeps the base value.
+
+    This is the one way RenderOptions are made from what a caller typed (tools, sessions, CLI), so the
+    rules for combining settings live here.
+    """
+
+    size: ImageSize | None = None
+    quality: Quality | None = None
+    n: int | None = None
+    background: Background | None = None
+    output_format: OutputFormat | None = None
+    output_compression: int | None = None
+    user: str | None = None
+    partial_images: int | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        size: str | None = None,
+        quality: str | None = None,
+        n: int | None = None,
+        background: str | None = None,
+        output_format: str | None = None,
+        output_compression: int | None = None,
+        user: str | None = None,
+        partial_images: int | None = None,
+    ) -> RenderOverrides:
+        """Read settings as a caller typed them; a value that is not accepted says what is."""
+        return cls(
+            size=None if size is None else ImageSize.parse(size),
+            quality=_choice(Quality, quality, "quality"),
+            n=n,
+            background=_choice(Background, background, "background"),
+            output_format=_choice(OutputFormat, output_format, "output_format"),
+            output_compression=output_compression,
+            user=(user or "").strip() or None,
+            partial_images=partial_images,
+        )
+
+    def apply_to(self, base: RenderOptions) -> RenderOptions:
+        """`base` with these settings in place. Raises InvalidRequest if the combination is impossible."""
+        changes = {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+        format_changes = self.output_format is not None and self.output_format is not base.output_format
+        if format_changes and self.output_compression is None:
+            # The base's compression was chosen for its format (and png takes none): it does not carry over.
+            changes["output_compression"] = None
+        return replace(base, **changes)
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """A text-to-image request, checked against gpt-image-2's limits before anything is sent."""
@@ -212,7 +295,7 @@ class InputImage:
 
     @property
     def filename(self) -> str:
-        return "image." + self.mime_type.split("/")[-1].replace("jpeg", "jpg")
+        return "image." + file_extension(self.mime_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +351,7 @@ class Usage:
     input_image_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    """Text input tokens served from the prompt cache (priced lower); part of input_text_tokens."""
     host_model: str | None = None
     host_input_tokens: int = 0
     host_output_tokens: int = 0
@@ -306,7 +390,7 @@ class BackendResult:
 
     images: tuple[GeneratedImage, ...]
     usage: Usage | None
-    route: str
+    route: Route
     applied: dict[str, object] = field(default_factory=dict)
     request_id: str | None = None
     placeholder: bool = False
@@ -326,3 +410,15 @@ class SavedImage:
     size_bytes: int
     mime_type: str
     rescued: bool = False
+    file_id: tuple[int, int] | None = None
+    """(device, inode) of the file as written: a later read serves only that same file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A downscaled copy of an image, small enough to show inline."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 
@@ -15,18 +16,27 @@ from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import (
+    SIZE_RULES,
     Background,
     GenerationRequest,
-    ImageSize,
     OutputFormat,
     Quality,
     RenderOptions,
 )
 
 from .container import Container
-from .settings import Settings
+from .settings import ConfigurationError, Settings, load_settings
+from .tool_arguments import render_overrides
+from .use_cases import UseCases, shut_down
 
 log = logging.getLogger("gpt_image_2_mcp")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's convention for a program ended by Ctrl-C
+INTERACTIVE_HINT = (
+    "This is an MCP server speaking JSON-RPC on stdin/stdout; it is waiting for an MCP client. Add it to your "
+    "client's configuration, try it with `gpt-image-2-mcp generate \"a red fox\"`, or with the MCP Inspector: "
+    "`npx @modelcontextprotocol/inspector gpt-image-2-mcp`. Ctrl-C to quit."
+)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -53,14 +63,13 @@ def configure_logging(settings: Settings) -> None:
 
 
 def build_container(backend: str | None = None) -> Container:
+    """The container over settings from the environment. Raises ConfigurationError for bad values."""
     container = Container()
-    settings = Settings(**({"backend": backend} if backend else {}))
-    container.settings.override(settings)
+    container.settings.override(load_settings(**({"backend": backend} if backend else {})))
     return container
 
 
-def announce(container: Container) -> None:
-    settings = container.settings()
+def announce(settings: Settings, output_folder: Path | None = None) -> None:
     choice = settings.resolved_backend
     if choice == "fake":
         reason = "no OPENAI_API_KEY is set" if settings.backend == "auto" else "GPT_IMAGE_2_BACKEND=fake"
@@ -70,38 +79,44 @@ def announce(container: Container) -> None:
         log.warning("GPT_IMAGE_2_BACKEND=openai but OPENAI_API_KEY is not set: image calls will fail until it is.")
     else:
         log.info("Using OpenAI gpt-image-2 at %s", settings.base_url or "https://api.openai.com/v1")
-    log.info("Images go to %s", settings.output_dir or container.sink().default_folder)
+    if output_folder is not None:
+        log.info("Images go to %s", output_folder)
 
 
-def serve(backend: str | None) -> None:
+def serve(backend: str | None) -> int:
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
     # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         from .mcp_server import build_server  # the MCP SDK is only imported when serving
 
         container = build_container(backend)
-        configure_logging(container.settings())
-        announce(container)
+        settings = container.settings()
+        configure_logging(settings)
+        announce(settings, container.sink().default_folder)
         server = build_server(container)
+        if sys.stdin.isatty():
+            log.warning(INTERACTIVE_HINT)
     server.run("stdio")
+    return 0
 
 
 async def _generate(args: argparse.Namespace) -> int:
     container = build_container(args.backend)
-    configure_logging(container.settings())
-    announce(container)
+    settings = container.settings()
+    configure_logging(settings)
+    announce(settings)  # no folder: the paths of the images are printed at the end
     try:
-        options = RenderOptions(
-            size=ImageSize.parse(args.size), quality=Quality(args.quality), n=args.n,
-            background=Background(args.background), output_format=OutputFormat(args.format),
-            output_compression=args.compression,
-        )
-        outcome = await container.generate_image()(
-            GenerationRequest(args.prompt, options), Placement(args.output_dir, args.prefix)
-        )
+        options = render_overrides({
+            "size": args.size, "quality": args.quality, "n": args.n, "background": args.background,
+            "output_format": args.format, "output_compression": args.compression,
+        }).apply_to(RenderOptions())
+        generate = await UseCases(container).generate()
+        outcome = await generate(GenerationRequest(args.prompt, options), Placement(args.output_dir, args.prefix))
     except ImageServerError as e:
-        print(f"error: {scrub(str(e), container.settings().secrets)}", file=sys.stderr)
-        return 2
+        print(f"error: {scrub(str(e), settings.secrets)}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await shut_down(container)
     for note in outcome.notes:
         print(note, file=sys.stderr)
     for image in outcome.images:
@@ -120,24 +135,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
     g = sub.add_parser("generate", help="generate images and print where they went")
     g.add_argument("prompt")
-    g.add_argument("--size", default="auto")
+    g.add_argument("--size", default="auto", help=SIZE_RULES)
     g.add_argument("--quality", default="auto", choices=[q.value for q in Quality])
-    g.add_argument("--n", type=int, default=1)
+    g.add_argument("--n", type=int, default=1, help="how many images, 1..10")
     g.add_argument("--background", default="auto", choices=[b.value for b in Background])
     g.add_argument("--format", default="png", choices=[f.value for f in OutputFormat])
-    g.add_argument("--compression", type=int, default=None)
-    g.add_argument("--output-dir", default=None)
-    g.add_argument("--prefix", default=None)
+    g.add_argument("--compression", type=int, default=None, help="0..100, jpeg and webp only")
+    g.add_argument("--output-dir", default=None, help="folder for the images (default: the server's folder)")
+    g.add_argument("--prefix", default=None, help="file name prefix")
     g.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "generate":
-        return anyio.run(_generate, args)
-    serve(getattr(args, "backend", None))
-    return 0
+    try:
+        if args.command == "generate":
+            return anyio.run(_generate, args)
+        return serve(getattr(args, "backend", None))
+    except ConfigurationError as e:
+        for line in e.lines:
+            print(f"gpt-image-2-mcp: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,108 +7,27 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink
+from gpt_image_2_mcp.domain.services import Outcome, OutcomeKind
+from gpt_image_2_mcp.domain.values import SavedImage, base64_length
 
-from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec, base64_length
-from gpt_image_2_mcp.domain.services import Outcome
-from gpt_image_2_mcp.domain.sessions import EditSession
-from gpt_image_2_mcp.domain.values import SavedImage
+from .tool_outputs import ImageInfo, ImageToolOutput, PreviewInfo, UsageInfo
 
 log = logging.getLogger(__name__)
 
 InlineMode = Literal["preview", "full", "none"]
+InlineBlock = tuple[str, str]
+"""(base64 data, mime type) of one image shown inline."""
+
+_VERBS = {
+    OutcomeKind.GENERATE: "Generated",
+    OutcomeKind.EDIT: "Edited",
+    OutcomeKind.SESSION_START: "Edited",
+    OutcomeKind.SESSION_TURN: "Edited",
+}
 
 
-class PreviewInfo(BaseModel):
-    width: int
-    height: int
-    mime_type: str
-    base64_bytes: int
-
-
-class ImageInfo(BaseModel):
-    file_path: str = Field(description="Absolute path of the full-resolution file")
-    filename: str
-    width: int
-    height: int
-    size_bytes: int
-    mime_type: str
-    uri: str = Field(description="file:// URI; also readable with resources/read")
-    rescued: bool = Field(False, description="True if the output folder failed and the image went to the rescue folder")
-    inline: PreviewInfo | None = Field(None, description="What was shown inline, if anything")
-
-
-class UsageInfo(BaseModel):
-    input_text_tokens: int
-    input_image_tokens: int
-    output_tokens: int
-    total_tokens: int
-
-
-class ImageToolOutput(BaseModel):
-    """Structured result of every image tool."""
-
-    model: str
-    prompt: str
-    backend: str = Field(description="'openai', or 'fake' for offline placeholders")
-    route: str = Field(description="'images' (direct Images API), 'responses' (Responses API fallback) or 'fake'")
-    placeholder: bool = Field(description="True when the image is a placeholder from the fake backend")
-    requested: dict[str, Any]
-    applied: dict[str, Any]
-    images: list[ImageInfo]
-    partial_images: list[ImageInfo] = []
-    usage: UsageInfo | None
-    cost_usd_estimated: float
-    request_id: str | None = None
-    notes: list[str] = []
-    session_id: str | None = None
-    turn: int | None = None
-    parent_turn: int | None = None
-
-
-class TurnInfo(BaseModel):
-    turn: int
-    prompt: str
-    file_paths: list[str]
-    created_at: float
-    parent_turn: int | None
-
-
-class SessionInfo(BaseModel):
-    session_id: str
-    created_at: float
-    updated_at: float
-    turns: int
-    last_prompt: str
-    last_image_path: str
-    history: list[TurnInfo]
-
-
-class SessionListOutput(BaseModel):
-    sessions: list[SessionInfo]
-
-
-class EndSessionOutput(BaseModel):
-    session_id: str
-    ended: bool
-    turns: int
-    file_paths: list[str] = Field(description="Every image the session made; they stay on disk")
-
-
-def session_info(session: EditSession) -> SessionInfo:
-    return SessionInfo(
-        session_id=session.id,
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        turns=len(session.turns),
-        last_prompt=session.last.prompt,
-        last_image_path=session.last.file_paths[0],
-        history=[TurnInfo(turn=t.turn, prompt=t.prompt, file_paths=list(t.file_paths), created_at=t.created_at,
-                          parent_turn=t.parent_turn) for t in session.turns],
-    )
-
-
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
@@ -117,41 +36,47 @@ def _human(n: int) -> str:
 class Presenter:
     """Builds tool results under the client's size limits: previews inline, full files on disk."""
 
-    def __init__(self, codec: PillowImageCodec, max_edge: int, max_bytes: int) -> None:
+    def __init__(self, codec: ImageCodec, sink: ImageSink, max_edge: int, max_bytes: int) -> None:
         self._codec = codec
+        self._sink = sink
         self._max_edge = max_edge
         self._max_bytes = max_bytes
 
     def inline_images(
         self, images: tuple[SavedImage, ...], mode: InlineMode
-    ) -> tuple[list[tuple[str, str]], list[PreviewInfo | None], list[str]]:
-        """(base64, mime) blocks to show, what each image showed, and notes. Budget is shared by all images."""
+    ) -> tuple[list[InlineBlock], list[PreviewInfo | None], list[str]]:
+        """Blocks to show, what each image showed, and notes. The byte budget is shared by all images."""
         if mode == "none" or not images:
             return [], [None] * len(images), []
-        blocks: list[tuple[str, str]] = []
+        blocks: list[InlineBlock] = []
         infos: list[PreviewInfo | None] = []
         notes: list[str] = []
         budget = self._max_bytes // len(images)
         for image in images:
-            data = Path(image.path).read_bytes()
-            if mode == "full" and base64_length(len(data)) <= budget:
-                encoded, mime, width, height = data, image.mime_type, image.width, image.height
-            else:
-                if mode == "full":
-                    notes.append(
-                        f"{image.filename} is {_human(image.size_bytes)}, over the inline budget; a preview is "
-                        "shown instead. The full file is on disk."
-                    )
-                preview = self._codec.preview(data, self._max_edge, budget)
-                encoded, mime, width, height = preview.data, preview.mime_type, preview.width, preview.height
-            if base64_length(len(encoded)) > budget:
-                notes.append(f"{image.filename}: even the smallest preview is over the inline budget; not shown.")
-                infos.append(None)
-                continue
-            text = base64.b64encode(encoded).decode()
-            blocks.append((text, mime))
-            infos.append(PreviewInfo(width=width, height=height, mime_type=mime, base64_bytes=len(text)))
+            shown = self._inline_one(image, mode, budget, notes)
+            infos.append(shown[1] if shown else None)
+            if shown:
+                blocks.append(shown[0])
         return blocks, infos, notes
+
+    def _inline_one(
+        self, image: SavedImage, mode: InlineMode, budget: int, notes: list[str]
+    ) -> tuple[InlineBlock, PreviewInfo] | None:
+        data = self._sink.read_back(image)
+        if mode == "full" and base64_length(len(data)) <= budget:
+            text = base64.b64encode(data).decode()
+            return (text, image.mime_type), PreviewInfo(shown="full", width=image.width, height=image.height,
+                                                        mime_type=image.mime_type, base64_bytes=len(text))
+        if mode == "full":
+            notes.append(f"{image.filename} is {human_size(image.size_bytes)}, over the inline budget; a preview "
+                         "is shown instead. The full file is on disk.")
+        preview = self._codec.preview(data, self._max_edge, budget)
+        if base64_length(len(preview.data)) > budget:
+            notes.append(f"{image.filename}: even the smallest preview is over the inline budget; not shown.")
+            return None
+        text = base64.b64encode(preview.data).decode()
+        return (text, preview.mime_type), PreviewInfo(shown="preview", width=preview.width, height=preview.height,
+                                                      mime_type=preview.mime_type, base64_bytes=len(text))
 
     @staticmethod
     def image_info(image: SavedImage, inline: PreviewInfo | None = None) -> ImageInfo:
@@ -161,26 +86,30 @@ class Presenter:
             rescued=image.rescued, inline=inline,
         )
 
+    def structured(self, outcome: Outcome, infos: list[ImageInfo], notes: list[str],
+                   requested: dict[str, Any]) -> ImageToolOutput:
+        return ImageToolOutput(
+            model=outcome.model, prompt=outcome.prompt, revised_prompt=outcome.revised_prompt,
+            backend=outcome.backend, route=outcome.route.value, placeholder=outcome.placeholder,
+            requested=requested, applied=outcome.applied, images=infos,
+            partial_images=[self.image_info(p) for p in outcome.partials],
+            usage=UsageInfo(**outcome.usage.as_dict()) if outcome.usage else None,  # type: ignore[arg-type]
+            cost_usd_estimated=outcome.cost_usd, request_id=outcome.request_id, notes=[*outcome.notes, *notes],
+            session_id=outcome.session_id, turn=outcome.turn, parent_turn=outcome.parent_turn,
+        )
+
     def text(self, outcome: Outcome, infos: list[ImageInfo], notes: list[str]) -> str:
+        """A text that stands alone for clients that drop image blocks: paths, sizes, settings, cost."""
         lines: list[str] = []
         if outcome.placeholder:
             lines.append("⚠ " + outcome.notes[0])
-        verb = {"generate": "Generated", "edit": "Edited"}.get(outcome.kind, "Edited")
-        where = f" (session {outcome.session_id}, turn {outcome.turn}" if outcome.session_id else ""
-        if where and outcome.parent_turn is not None:
-            where += f", from turn {outcome.parent_turn}"
-        where += ")" if where else ""
-        lines.append(f"{verb} {len(infos)} image(s) with {outcome.model}{where} via {outcome.route}:")
-        for info in infos:
-            shown = (f"; inline preview {info.inline.width}x{info.inline.height} {info.inline.mime_type}"
-                     if info.inline else "; not shown inline")
-            rescued = " — RESCUED: the output folder failed, the file is in the rescue folder" if info.rescued else ""
-            lines.append(f"- {info.file_path} ({info.width}x{info.height}, {_human(info.size_bytes)}, "
-                         f"{info.mime_type}{shown}){rescued}")
-        settings = ", ".join(f"{k}={v}" for k, v in outcome.applied.items())
-        lines.append(f"Settings: {settings}")
-        usage = outcome.usage
-        if usage:
+        lines.append(f"{_VERBS[outcome.kind]} {len(infos)} image(s) with {outcome.model}{_where(outcome)} "
+                     f"via {outcome.route}:")
+        lines += [_image_line(info) for info in infos]
+        if outcome.revised_prompt:
+            lines.append(f"Revised prompt: {outcome.revised_prompt}")
+        lines.append("Settings: " + ", ".join(f"{k}={v}" for k, v in outcome.applied.items()))
+        if usage := outcome.usage:
             lines.append(f"Tokens: {usage.input_text_tokens} text in, {usage.input_image_tokens} image in, "
                          f"{usage.output_tokens} out ({usage.total_tokens} total)")
         cost = f"Estimated cost: ${outcome.cost_usd:.4f}"
@@ -191,3 +120,22 @@ class Presenter:
             lines.append("Partial images saved: " + ", ".join(p.path for p in outcome.partials))
         lines += [n for n in (*outcome.notes, *notes) if not (outcome.placeholder and n == outcome.notes[0])]
         return "\n".join(lines)
+
+
+def _where(outcome: Outcome) -> str:
+    if not outcome.session_id:
+        return ""
+    branch = f", from turn {outcome.parent_turn}" if outcome.parent_turn is not None else ""
+    return f" (session {outcome.session_id}, turn {outcome.turn}{branch})"
+
+
+def _image_line(info: ImageInfo) -> str:
+    if info.inline is None:
+        shown = "; not shown inline"
+    elif info.inline.shown == "full":
+        shown = "; shown inline in full"
+    else:
+        shown = f"; inline preview {info.inline.width}x{info.inline.height} {info.inline.mime_type}"
+    rescued = " — RESCUED: the output folder failed, the file is in the rescue folder" if info.rescued else ""
+    return (f"- {info.file_path} ({info.width}x{info.height}, {human_size(info.size_bytes)}, {info.mime_type}"
+            f"{shown}){rescued}")

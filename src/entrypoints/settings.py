@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .validation_messages import explain_settings
+
+SECRET_VARIABLES = frozenset({"OPENAI_API_KEY"})
 
 
 def _env(name: str, *more: str) -> AliasChoices:
@@ -66,3 +70,19 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> tuple[str, ...]:
         return (self.api_key.get_secret_value(),) if self.api_key else ()
+
+
+class ConfigurationError(Exception):
+    """The environment holds values the server cannot run with; one line per bad variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and explicit overrides, e.g. from the command line)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigurationError(explain_settings(e, SECRET_VARIABLES)) from None

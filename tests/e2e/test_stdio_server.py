@@ -62,8 +62,10 @@ async def test_bad_input_is_a_tool_error_that_says_what_to_do(tmp_path):
         bad_n = await client.call_tool("generate_image", {"prompt": "x", "n": 20})
         unknown_session = await client.call_tool("continue_edit_session", {"session_id": "nope", "prompt": "x"})
         ok = await client.call_tool("generate_image", {"prompt": "still alive", "inline": "none"})
-    assert bad_size.is_error and "Try " in bad_size.content[0].text
-    assert bad_n.is_error
+    assert bad_size.is_error and "nearest valid size is 2880x2880" in bad_size.content[0].text
+    assert bad_n.is_error and bad_n.content[0].text == (
+        "Invalid arguments for generate_image: `n` was 20; it must be at most 10. Fix them and call "
+        "generate_image again.")
     assert unknown_session.is_error and "list_edit_sessions" in unknown_session.content[0].text
     assert not ok.is_error and [b.type for b in ok.content] == ["text", "resource_link"]
     assert not (tmp_path / "out").exists() or len(list((tmp_path / "out").iterdir())) == 1

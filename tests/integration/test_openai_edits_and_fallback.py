@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.domain import errors
+from gpt_image_2_mcp.domain.services import EditInputs
 from gpt_image_2_mcp.domain.values import ImageSize, Quality, RenderOptions
+from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.conftest import make_container, png_bytes, write_png
 from tests.fakes.fake_openai_server import FakeOpenAIServer
 from tests.integration.conftest import TEST_KEY
@@ -28,7 +30,8 @@ def inputs(tmp_path):
 async def test_a_direct_edit_sends_every_image_as_image_array_parts(openai_container, fake_openai, inputs):
     first, second, mask = inputs
     options = RenderOptions(size=ImageSize(1024, 1536), quality=Quality.LOW, n=2, user="u-1")
-    outcome = await openai_container.edit_image()("put them together", [str(first), str(second)], str(mask), options)
+    outcome = await (await resolve(openai_container.edit_image))(
+        "put them together", EditInputs((str(first), str(second)), str(mask)), options)
     sent = fake_openai.requests_to("/v1/images/edits")
     assert len(sent) == 1
     parts = sent[0].files
@@ -46,8 +49,9 @@ async def test_a_direct_edit_sends_every_image_as_image_array_parts(openai_conta
 async def test_the_fallback_uploads_edits_and_deletes_and_is_remembered(openai_container, fake_openai, inputs):
     first, second, mask = inputs
     fake_openai.script("edits", DALL_E_ONLY)
-    edit = openai_container.edit_image()
-    outcome = await edit("compose", [str(first), str(second)], str(mask), RenderOptions(quality=Quality.HIGH))
+    edit = (await resolve(openai_container.edit_image))
+    inputs = EditInputs((str(first), str(second)), str(mask))
+    outcome = await edit("compose", inputs, RenderOptions(quality=Quality.HIGH))
     uploads = fake_openai.requests_to("/v1/files")
     assert len(uploads) == 3
     assert all(u.fields["purpose"] == ["vision"] for u in uploads)
@@ -67,7 +71,7 @@ async def test_the_fallback_uploads_edits_and_deletes_and_is_remembered(openai_c
     assert sorted(fake_openai.deleted_file_ids) == sorted([*image_ids, tool["input_image_mask"]["file_id"]])
     assert outcome.route == "responses" and "estimated" in outcome.notes[0]
     assert outcome.cost_usd >= 0.2  # includes the estimate for one high-quality image
-    await edit("again", [str(first)])
+    await edit("again", EditInputs((str(first),)))
     assert len(fake_openai.requests_to("/v1/images/edits")) == 1  # straight to the fallback now
     assert len(fake_openai.requests_to("/v1/responses")) == 2
 
@@ -82,7 +86,7 @@ async def test_uploaded_files_are_deleted_when_the_responses_call_fails(openai_c
     fake_openai.script("edits", DALL_E_ONLY)
     fake_openai.script("responses", *[failure] * 5)
     with pytest.raises(errors.BackendError):
-        await openai_container.edit_image()("compose", [str(first), str(second)])
+        await (await resolve(openai_container.edit_image))("compose", EditInputs((str(first), str(second))))
     assert len(fake_openai.requests_to("/v1/files")) == 2
     assert fake_openai.uploaded_files == {}
     assert len(fake_openai.deleted_file_ids) == 2
@@ -91,7 +95,8 @@ async def test_uploaded_files_are_deleted_when_the_responses_call_fails(openai_c
 async def test_forced_fallback_never_touches_the_edits_endpoint(fake_openai, tmp_path, inputs):
     container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
                                force_responses_edits=True, responses_edit_model="gpt-4.1")
-    outcome = await container.edit_image()("x", [str(inputs[0])], options=RenderOptions(n=2))
+    edit = await resolve(container.edit_image)
+    outcome = await edit("x", EditInputs((str(inputs[0]),)), options=RenderOptions(n=2))
     assert fake_openai.requests_to("/v1/images/edits") == []
     responses = fake_openai.requests_to("/v1/responses")
     assert len(responses) == 2 and responses[0].json["model"] == "gpt-4.1"  # one call per image: the tool has no n
@@ -130,7 +135,8 @@ async def test_inputs_of_every_kind_reach_the_api_byte_for_byte(fake_openai, tmp
     file_url = path.as_uri()
     data_url = "data:image/png;base64," + base64.b64encode(png_bytes((96, 64))).decode()
     monkeypatch.chdir(tmp_path)
-    await container.edit_image()("x", [str(path), "rel.png", file_url, data_url, image_host])
+    await (await resolve(container.edit_image))(
+        "x", EditInputs((str(path), "rel.png", file_url, data_url, image_host)))
     parts = fake_openai.requests_to("/v1/images/edits")[0].files["image[]"]
     sizes = [Image.open(__import__("io").BytesIO(data)).size for _, _, data in parts]
     assert sizes == [(64, 64), (80, 64), (64, 64), (96, 64), (200, 100)]
@@ -145,8 +151,9 @@ async def test_a_streamed_edit_reports_partials_and_saves_the_final_image(openai
 
     from gpt_image_2_mcp.domain.services import Placement
 
-    outcome = await openai_container.edit_image()(
-        "x", [str(inputs[0])], options=RenderOptions(partial_images=2), placement=Placement(), progress=progress)
+    edit = await resolve(openai_container.edit_image)
+    outcome = await edit("x", EditInputs((str(inputs[0]),)), options=RenderOptions(partial_images=2),
+                         placement=Placement(), progress=progress)
     sent = fake_openai.requests_to("/v1/images/edits")[0].fields
     assert sent["stream"] == ["true"] and sent["partial_images"] == ["2"]
     assert [m for m in steps if m.startswith("partial")] == ["partial image 1 of 2 received",
@@ -168,6 +175,6 @@ async def test_a_moderation_block_on_the_responses_route_names_its_categories(fa
     }
     fake_openai.script("responses", Scripted(json=blocked))
     with pytest.raises(errors.ContentPolicyViolation, match="violence"):
-        await container.edit_image()("x", [str(inputs[0])])
+        await (await resolve(container.edit_image))("x", EditInputs((str(inputs[0]),)))
     assert fake_openai.uploaded_files == {}
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -18,12 +18,14 @@ from gpt_image_2_mcp.domain.values import (
     Quality,
     RenderOptions,
 )
+from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted
 from tests.integration.conftest import TEST_KEY
 
 
-def generate(container, prompt="a lighthouse", **options):
-    return container.generate_image()(GenerationRequest(prompt, RenderOptions(**options)))
+async def generate(container, prompt="a lighthouse", **options):
+    use_case = await resolve(container.generate_image)
+    return await use_case(GenerationRequest(prompt, RenderOptions(**options)))
 
 
 def files_in(tmp_path):
@@ -38,7 +40,7 @@ async def test_a_generation_sends_every_setting_and_the_account_headers(openai_c
                       output_format=OutputFormat.WEBP, output_compression=70, user="user-42"),
         Moderation.LOW,
     )
-    outcome = await openai_container.generate_image()(request)
+    outcome = await (await resolve(openai_container.generate_image))(request)
     sent = fake_openai.requests_to("/v1/images/generations")
     assert len(sent) == 1
     body = sent[0].json
@@ -167,7 +169,7 @@ async def test_streaming_turns_partial_images_into_callbacks(openai_container, f
         steps.append((done, total, message))
 
     request = GenerationRequest("a boat", RenderOptions(size=ImageSize(1024, 1024), partial_images=2))
-    outcome = await openai_container.generate_image()(request, Placement(save_partials=True), progress)
+    outcome = await (await resolve(openai_container.generate_image))(request, Placement(save_partials=True), progress)
     assert fake_openai.requests_to("/v1/images/generations")[0].json["stream"] is True
     assert [s for s in steps if "partial" in s[2]] == [
         (1, 4, "partial image 1 of 2 received"), (2, 4, "partial image 2 of 2 received")]
@@ -184,7 +186,7 @@ async def test_a_stream_cut_before_the_final_image_is_a_clear_error(openai_conta
         return None
 
     with pytest.raises(errors.BackendProtocolError, match="before the final image"):
-        await openai_container.generate_image()(request, Placement(), progress)
+        await (await resolve(openai_container.generate_image))(request, Placement(), progress)
     assert files_in(tmp_path) == []
 
 

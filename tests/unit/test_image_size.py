@@ -45,8 +45,16 @@ def test_broken_sizes_are_refused_with_the_rule_they_break(text, fragment):
 def test_a_refusal_suggests_a_size_that_works():
     with pytest.raises(InvalidRequest) as caught:
         ImageSize.parse("1000x1000")
-    suggestion = str(caught.value).split("Try ")[1].split(" ")[0]
+    suggestion = str(caught.value).split("nearest valid size is ")[1].split(";")[0]
     assert str(ImageSize.parse(suggestion)) == suggestion
+
+
+def test_a_refusal_names_only_the_rule_broken_not_every_rule():
+    with pytest.raises(InvalidRequest) as caught:
+        ImageSize.parse("1000x1008")
+    message = str(caught.value)
+    assert "multiples of 16" in message
+    assert "aspect ratio" not in message and "pixels in total" not in message
 
 
 @given(st.one_of(st.integers(1, 5000), st.integers(1, 300).map(lambda k: k * 16)),

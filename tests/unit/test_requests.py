@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from gpt_image_2_mcp.domain.errors import InputImageError, InvalidRequest
@@ -5,9 +7,12 @@ from gpt_image_2_mcp.domain.values import (
     Background,
     EditRequest,
     GenerationRequest,
+    ImageSize,
     InputImage,
     OutputFormat,
+    Quality,
     RenderOptions,
+    RenderOverrides,
 )
 
 
@@ -21,8 +26,8 @@ def test_empty_or_overlong_prompts_are_refused(prompt):
         GenerationRequest(prompt)
 
 
-def test_a_32000_character_prompt_is_fine():
-    assert GenerationRequest("x" * 32_000).prompt
+def test_a_32000_character_prompt_is_kept_whole():
+    assert len(GenerationRequest("x" * 32_000).prompt) == 32_000
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
@@ -43,7 +48,8 @@ def test_edits_take_one_to_sixteen_images():
         EditRequest("p", ())
     with pytest.raises(InvalidRequest):
         EditRequest("p", tuple(image() for _ in range(17)))
-    assert len(EditRequest("p", tuple(image() for _ in range(16))).images) == 16
+    sixteen = tuple(image(w=100 + i) for i in range(16))
+    assert EditRequest("p", sixteen).images == sixteen
 
 
 @pytest.mark.parametrize("mask, fragment", [
@@ -57,5 +63,45 @@ def test_a_mask_must_be_a_small_png_with_alpha_the_size_of_the_first_image(mask,
         EditRequest("p", (image(),), mask)
 
 
-def test_a_good_mask_is_accepted():
-    assert EditRequest("p", (image(),), image(alpha=True)).mask is not None
+def test_a_good_mask_is_accepted_as_given():
+    mask = image(alpha=True)
+    assert EditRequest("p", (image(),), mask).mask is mask
+
+
+def test_overrides_keep_every_setting_they_do_not_name():
+    base = RenderOptions(size=ImageSize(1536, 1024), quality=Quality.LOW, n=2, output_format=OutputFormat.WEBP,
+                         output_compression=40, user="u1")
+    assert RenderOverrides().apply_to(base) == base
+    assert RenderOverrides(quality=Quality.HIGH).apply_to(base) == replace(base, quality=Quality.HIGH)
+
+
+def test_a_new_output_format_drops_the_old_compression_unless_given_again():
+    base = RenderOptions(output_format=OutputFormat.JPEG, output_compression=50)
+    assert RenderOverrides(output_format=OutputFormat.PNG).apply_to(base).output_compression is None
+    webp = RenderOverrides(output_format=OutputFormat.WEBP, output_compression=70).apply_to(base)
+    assert (webp.output_format, webp.output_compression) == (OutputFormat.WEBP, 70)
+    same_format = RenderOverrides(output_format=OutputFormat.JPEG).apply_to(base)
+    assert same_format.output_compression == 50
+
+
+def test_overrides_that_make_an_impossible_combination_are_refused():
+    base = RenderOptions(output_format=OutputFormat.PNG)
+    with pytest.raises(InvalidRequest, match="jpeg and webp only"):
+        RenderOverrides(output_compression=50).apply_to(base)
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("quality", "ultra", "quality 'ultra' is not one of 'auto', 'low', 'medium', 'high'"),
+    ("background", "none", "background 'none'"),
+    ("output_format", "gif", "output_format 'gif'"),
+    ("size", "huge", "Cannot read size"),
+])
+def test_parsing_typed_settings_names_what_is_accepted(field, value, fragment):
+    with pytest.raises(InvalidRequest, match=fragment):
+        RenderOverrides.parse(**{field: value})
+
+
+def test_parsing_reads_text_as_a_user_types_it():
+    parsed = RenderOverrides.parse(size=" 1536 X 1024 ", quality="HIGH", output_format="Jpeg", user="  ")
+    assert (str(parsed.size), parsed.quality, parsed.output_format, parsed.user) == (
+        "1536x1024", Quality.HIGH, OutputFormat.JPEG, None)

@@ -7,15 +7,18 @@ import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
-from gpt_image_2_mcp.domain.errors import InvalidRequest, OutputLocationError, SessionNotFound
-from gpt_image_2_mcp.domain.services import Placement
+from gpt_image_2_mcp.adapters.fallback_image_backend import FallbackImageBackend
+from gpt_image_2_mcp.domain.errors import InvalidRequest, NotConfigured, OutputLocationError, SessionNotFound
+from gpt_image_2_mcp.domain.services import EditInputs, Placement
 from gpt_image_2_mcp.domain.values import (
     GenerationRequest,
     ImageSize,
     OutputFormat,
     Quality,
     RenderOptions,
+    RenderOverrides,
 )
+from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.conftest import make_container, write_png
 
 
@@ -40,7 +43,14 @@ async def test_the_fake_backend_is_the_default_without_a_key():
 
 async def test_with_a_key_the_openai_route_is_chosen():
     container = make_container(api_key="sk-test-123456")
-    assert container.backend().name == "openai"
+    backend = await resolve(container.backend)
+    assert isinstance(backend, FallbackImageBackend)
+
+
+async def test_with_the_openai_backend_chosen_but_no_key_calls_explain_how_to_set_it():
+    container = make_container(backend="openai")
+    with pytest.raises(NotConfigured, match="OPENAI_API_KEY"):
+        await container.generate_image()(GenerationRequest("x"))
 
 
 async def test_jpeg_output_is_saved_as_jpeg(fake_container):
@@ -66,7 +76,7 @@ async def test_editing_reads_inputs_and_matches_the_first_image_size(fake_contai
     first = write_png(tmp_path / "a.png", (320, 240))
     second = write_png(tmp_path / "b.png", (100, 100))
     mask = write_png(tmp_path / "mask.png", (320, 240), mode="RGBA", color=(0, 0, 0, 0))
-    outcome = await fake_container.edit_image()("combine", [str(first), str(second)], str(mask))
+    outcome = await fake_container.edit_image()("combine", EditInputs((str(first), str(second)), str(mask)))
     call = fake_container.fake_backend().calls[-1]
     assert [i.width for i in call.images] == [320, 100]
     assert call.mask is not None and call.mask.has_alpha
@@ -77,18 +87,18 @@ async def test_a_mask_of_the_wrong_size_is_refused_before_the_backend_is_called(
     first = write_png(tmp_path / "a.png", (320, 240))
     mask = write_png(tmp_path / "mask.png", (64, 64), mode="RGBA")
     with pytest.raises(InvalidRequest, match="resize the mask"):
-        await fake_container.edit_image()("x", [str(first)], str(mask))
+        await fake_container.edit_image()("x", EditInputs((str(first),), str(mask)))
     assert fake_container.fake_backend().calls == []
 
 
 async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_container, tmp_path):
     first = write_png(tmp_path / "a.png", (256, 256))
     sessions = fake_container.edit_sessions()
-    started = await sessions.start("make it blue", [str(first)])
+    started = await sessions.start("make it blue", EditInputs((str(first),)))
     assert started.turn == 1 and started.session_id
-    second = await sessions.continue_(started.session_id, "add a hat", {})
-    third = await sessions.continue_(started.session_id, "add a cat", {})
-    branch = await sessions.continue_(started.session_id, "no, a dog", {}, from_turn=1)
+    second = await sessions.continue_(started.session_id, "add a hat")
+    third = await sessions.continue_(started.session_id, "add a cat")
+    branch = await sessions.continue_(started.session_id, "no, a dog", from_turn=1)
     calls = fake_container.fake_backend().calls
     assert calls[2].images[0].data == Path(second.images[0].path).read_bytes()
     assert calls[3].images[0].data == Path(started.images[0].path).read_bytes()
@@ -101,9 +111,9 @@ async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_cont
 async def test_overrides_apply_to_one_turn_only(fake_container, tmp_path):
     first = write_png(tmp_path / "a.png", (256, 256))
     sessions = fake_container.edit_sessions()
-    started = await sessions.start("x", [str(first)], options=RenderOptions(quality=Quality.LOW))
-    await sessions.continue_(started.session_id, "y", {"quality": Quality.HIGH})
-    await sessions.continue_(started.session_id, "z", {})
+    started = await sessions.start("x", EditInputs((str(first),)), options=RenderOptions(quality=Quality.LOW))
+    await sessions.continue_(started.session_id, "y", RenderOverrides(quality=Quality.HIGH))
+    await sessions.continue_(started.session_id, "z")
     qualities = [c.options.quality for c in fake_container.fake_backend().calls]
     assert qualities == [Quality.LOW, Quality.HIGH, Quality.LOW]
 
@@ -112,9 +122,9 @@ async def test_two_turns_on_one_session_at_once_do_not_interleave(tmp_path):
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"), fake_latency_ms=50)
     first = write_png(tmp_path / "a.png", (256, 256))
     sessions = container.edit_sessions()
-    started = await sessions.start("x", [str(first)])
+    started = await sessions.start("x", EditInputs((str(first),)))
     a, b = await asyncio.gather(
-        sessions.continue_(started.session_id, "one", {}), sessions.continue_(started.session_id, "two", {})
+        sessions.continue_(started.session_id, "one"), sessions.continue_(started.session_id, "two")
     )
     assert sorted([a.turn, b.turn]) == [2, 3]
     assert sorted([a.parent_turn, b.parent_turn]) == [1, 2]  # the second waited for the first
@@ -123,10 +133,10 @@ async def test_two_turns_on_one_session_at_once_do_not_interleave(tmp_path):
 async def test_ended_sessions_cannot_continue(fake_container, tmp_path):
     first = write_png(tmp_path / "a.png", (256, 256))
     sessions = fake_container.edit_sessions()
-    started = await sessions.start("x", [str(first)])
-    sessions.end(started.session_id)
+    started = await sessions.start("x", EditInputs((str(first),)))
+    await sessions.end(started.session_id)
     with pytest.raises(SessionNotFound, match="start_edit_session"):
-        await sessions.continue_(started.session_id, "y", {})
+        await sessions.continue_(started.session_id, "y")
 
 
 async def test_a_cancelled_turn_does_not_advance_the_session(tmp_path):
@@ -134,10 +144,10 @@ async def test_a_cancelled_turn_does_not_advance_the_session(tmp_path):
     first = write_png(tmp_path / "a.png", (256, 256))
     container.fake_backend().latency_s = 0
     sessions = container.edit_sessions()
-    started = await sessions.start("x", [str(first)])
+    started = await sessions.start("x", EditInputs((str(first),)))
     container.fake_backend().latency_s = 2
     before = set((tmp_path / "out").iterdir())
-    task = asyncio.create_task(sessions.continue_(started.session_id, "y", {}))
+    task = asyncio.create_task(sessions.continue_(started.session_id, "y"))
     await asyncio.sleep(0.2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -1,4 +1,5 @@
-"""The MCP tool surface in-process (the SDK's client and server in one process) with the fake backend."""
+"""The MCP tool surface in-process (the SDK's client and server in one process) with the fake backend, and
+over HTTP to the fake OpenAI server."""
 
 import asyncio
 import base64
@@ -11,6 +12,7 @@ import pytest
 from mcp.client import Client
 from PIL import Image
 
+from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.entrypoints.mcp_server import build_server
 from tests.conftest import make_container, write_png
 
@@ -72,14 +74,12 @@ async def test_progress_starts_at_once_beats_while_waiting_and_finishes(tmp_path
         events.append((anyio.current_time(), progress, total, message))
 
     async with Client(server, mode="legacy") as client:
-        started = anyio.current_time()
         result = await client.call_tool("generate_image", {"prompt": "slow"}, progress_callback=on_progress)
     assert not result.is_error
-    assert events[0][3].startswith("request accepted") and events[0][0] - started < 0.5
+    assert events[0][3].startswith("request accepted")
     beats = [e for e in events if "elapsed" in e[3]]
     assert len(beats) >= 3
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(events)]
-    assert max(gaps) < 1.0
+    assert events.index(beats[0]) == 1  # the heartbeats fill the wait between the first and the last step
     assert all(b[1] > a[1] for a, b in itertools.pairwise(events))  # progress increases with every notification
     assert events[-1][1] == events[-1][2]
 
@@ -144,9 +144,7 @@ async def test_cancelling_aborts_the_http_request_to_openai(tmp_path):
             with anyio.move_on_after(0.3):
                 await client.call_tool("generate_image", {"prompt": "cancelled"})
             fake.latency = 0
-            started = anyio.current_time()
             result = await client.call_tool("generate_image", {"prompt": "next", "inline": "none"})
-            assert anyio.current_time() - started < 1.0
             await anyio.sleep(1.5)
     assert not result.is_error
     assert len(fake.requests_to("/v1/images/generations")) == 2
@@ -192,13 +190,29 @@ async def test_roots_enforcement_can_be_switched_off(tmp_path):
     assert not result.is_error
 
 
+class OverlapCountingBackend(FakeImageBackend):
+    """The fake backend, counting how many generate calls are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_s=0.3)
+        self.in_flight = self.peak = 0
+
+    async def generate(self, request, on_partial=None):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().generate(request, on_partial)
+        finally:
+            self.in_flight -= 1
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_concurrent_calls_run_in_parallel(tmp_path, mode):
-    server, _ = server_for(tmp_path, fake_latency_ms=500)
+    server, container = server_for(tmp_path)
+    counting = OverlapCountingBackend()
+    container.fake_backend.override(counting)
     async with Client(server, mode=mode) as client:
-        started = anyio.current_time()
         results = await asyncio.gather(*[client.call_tool("generate_image", {"prompt": f"p{i}", "inline": "none"})
                                          for i in range(4)])
-        elapsed = anyio.current_time() - started
     assert not any(r.is_error for r in results)
-    assert elapsed < 4 * 0.5  # not serialised
+    assert counting.peak == 4  # all four were in the backend at once: not serialised

@@ -170,22 +170,25 @@ def test_no_arguments_make_the_server_fail_at_the_protocol_level(tmp_path, tool,
             assert result.content and result.content[0].type == "text"
             follow_up = await client.call_tool("list_edit_sessions", {})
             assert not follow_up.is_error
-            await container.openai_client().close()
 
     import anyio
 
     anyio.run(run)
 
 
-def test_a_data_url_round_trips(tmp_path):
-    """Sanity check for the hostile table: a good data URL is accepted."""
-    data_url = "data:image/png;base64," + base64.b64encode(png_bytes((64, 64))).decode()
+def test_a_good_data_url_reaches_the_backend_byte_for_byte(tmp_path):
+    """The other side of the hostile table: a good data URL is accepted, decoded and sent as it was."""
+    original = png_bytes((64, 64))
+    data_url = "data:image/png;base64," + base64.b64encode(original).decode()
 
     async def run():
         container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
         async with Client(build_server(container), mode="legacy") as client:
             result = await client.call_tool("edit_image", {"prompt": "x", "images": [data_url]})
         assert not result.is_error
+        assert container.fake_backend().calls[-1].images[0].data == original
+        assert (result.structured_content["images"][0]["width"], result.structured_content["images"][0]["height"]) \
+            == (64, 64)
 
     import anyio
 
