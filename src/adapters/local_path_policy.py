@@ -86,8 +86,8 @@ def _probe_case_insensitive(existing: str) -> bool:
     path = Path(existing)
     swapped = path.with_name(path.name.swapcase())
     try:
-        return swapped.exists() and os.path.samefile(path, swapped)
-    except OSError:
+        return os.path.exists(swapped) and os.path.samefile(path, swapped)
+    except OSError:  # vanished between the two looks
         return False
 
 
@@ -96,7 +96,8 @@ def case_insensitive_fs(folder: Path) -> bool:
     has letters; the platform's usual answer (macOS and Windows: yes) when nothing can be probed."""
     if folder.is_absolute():
         for candidate in (folder, *folder.parents):
-            if candidate.name != candidate.name.swapcase() and candidate.exists():
+            # os.path.exists, not Path.exists: an unreadable parent must answer "no", not raise.
+            if candidate.name != candidate.name.swapcase() and os.path.exists(candidate):
                 return _probe_case_insensitive(str(candidate))
     return sys.platform in ("darwin", "win32")
 
