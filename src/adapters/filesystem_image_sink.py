@@ -12,7 +12,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import platformdirs
 
@@ -20,61 +19,15 @@ from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.ports import ImageSink, StoredFile
 from gpt_image_2_mcp.domain.values import SavedImage
 
+from .local_path_policy import is_within, path_from_user, within_roots, write_refusal
+
 log = logging.getLogger(__name__)
 
 APP_NAME = "gpt-image-2-mcp"
 UNSAFE_SWITCH = "GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR=1"
-_SYSTEM_DIRS = (
-    "/etc", "/proc", "/sys", "/dev", "/boot", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/run",
-    "/var/run", "/var/lib", "/var/log", "/System", "/Library", "/private/etc", "/private/var",
-    "C:/Windows", "C:/Program Files", "C:/Program Files (x86)", "C:/ProgramData",
-)
-_HOME_SECRETS = (
-    ".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".config/gh",
-    ".password-store", ".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
-)
 _UNSAFE_PREFIX = re.compile(r"[^A-Za-z0-9._-]+")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, at import, while single-threaded; mkstemp's 0600 is widened to what umask allows
-
-
-def path_from_user(text: str, base: Path | None = None) -> Path:
-    """A path from what a user typed: absolute, ~, relative to `base` (the working directory), or file://."""
-    if text.lower().startswith("file:"):
-        parsed = urlparse(text)
-        raw = unquote(parsed.path)
-        if parsed.netloc and parsed.netloc.lower() != "localhost":
-            raw = f"//{parsed.netloc}{raw}"  # a UNC share
-        if re.match(r"^/[A-Za-z]:[/\\]", raw):
-            raw = raw[1:]  # file:///C:/Users/... -> C:/Users/...
-        text = raw
-    path = Path(text).expanduser()
-    if not path.is_absolute() and not re.match(r"^[A-Za-z]:[/\\]", text):
-        path = (base or Path.cwd()) / path
-    return path
-
-
-def _within(path: Path, folder: Path) -> bool:
-    try:
-        return path == folder or path.is_relative_to(folder)
-    except ValueError:
-        return False
-
-
-def sensitive_reason(path: Path, home: Path | None = None) -> str | None:
-    """Why `path` is a folder no image should be written to, or None."""
-    resolved = Path(os.path.realpath(path))
-    if resolved == Path(resolved.anchor):
-        return "the filesystem root"
-    for system in _SYSTEM_DIRS:
-        if _within(resolved, Path(system)) or _within(path, Path(system)):
-            return f"the system folder {system}"
-    home = home or Path.home()
-    for name in _HOME_SECRETS:
-        secret = home / name
-        if _within(resolved, Path(os.path.realpath(secret))) or _within(path, secret):
-            return f"the credentials folder {secret}"
-    return None
 
 
 def default_output_dir(cwd: Path | None = None, data_dir: Path | None = None) -> Path:
@@ -103,7 +56,9 @@ class FilesystemImageSink(ImageSink):
         rescue_dir: Path | None = None,
         clock=time.localtime,
     ) -> None:
-        self._configured = configured_dir
+        # A relative GPT_IMAGE_2_OUTPUT_DIR was typed in a shell, so it means the working directory at start-up;
+        # resolve it now, once, so a later change of directory cannot move the images.
+        self._configured = Path(os.path.realpath(path_from_user(configured_dir))) if configured_dir else None
         self._allow_unsafe = allow_unsafe
         self._default = default_dir
         self._rescue = rescue_dir or Path(tempfile.gettempdir()) / f"{APP_NAME}-rescued"
@@ -111,25 +66,28 @@ class FilesystemImageSink(ImageSink):
 
     @property
     def default_folder(self) -> Path:
-        if self._configured:
-            return path_from_user(self._configured)
-        return self._default or default_output_dir()
+        """Where images go without an output_dir, and what a relative output_dir is taken from: absolute, resolved."""
+        return self._configured or Path(os.path.realpath(self._default or default_output_dir()))
 
     def prepare(self, output_dir: str | None, roots: Sequence[str] | None = None) -> str:
-        folder = path_from_user(output_dir) if output_dir else self.default_folder
-        if not self._allow_unsafe and (reason := sensitive_reason(folder)):
+        default = self.default_folder
+        # A relative output_dir is taken from the default folder, never from the working directory: desktop
+        # clients start servers in '/', where "images" would have meant /images.
+        folder = path_from_user(output_dir, base=default) if output_dir else default
+        if not self._allow_unsafe and (reason := write_refusal(folder)):
             raise OutputLocationError(
                 f"Refusing to write images into {folder}: it is {reason}. Choose another output_dir, or "
                 f"set {UNSAFE_SWITCH} if you really mean it."
             )
-        if output_dir and roots:
-            resolved = Path(os.path.realpath(folder))
-            if not any(_within(resolved, Path(os.path.realpath(path_from_user(r)))) for r in roots):
-                raise OutputLocationError(
-                    f"output_dir {folder} is outside the folders this client shared with the server "
-                    f"(roots: {', '.join(roots)}). Pick a folder inside one of them, leave output_dir out "
-                    "to use the default folder, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
-                )
+        # The default folder is the server's own (or the user's configured one), so it and the folders below it
+        # need no root: that is what makes a relative output_dir usable when the client shares roots.
+        inside_default = is_within(Path(os.path.realpath(folder)), default)
+        if output_dir and roots and not inside_default and not within_roots(folder, roots):
+            raise OutputLocationError(
+                f"output_dir {folder} is outside the folders this client shared with the server "
+                f"(roots: {', '.join(roots)}). Pick a folder inside one of them, leave output_dir out "
+                "to use the default folder, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

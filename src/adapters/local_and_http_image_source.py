@@ -16,18 +16,11 @@ from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageSource
 from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
 
-from .filesystem_image_sink import path_from_user
 from .httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
+from .local_path_policy import path_from_user, read_refusal, within_roots
 from .pillow_image_codec import PillowImageCodec
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
-_NO_READ_DIRS = ("/proc", "/sys", "/dev")
-_NO_READ_HOME = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".password-store")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or path.is_relative_to(folder)
-
 
 def _describe(reference: str) -> str:
     """How an input is named in messages: data URLs are shortened, never echoed whole."""
@@ -62,18 +55,14 @@ class LocalAndHttpImageSource(ImageSource):
     def _from_disk(reference: str, name: str, roots: Sequence[str] | None) -> bytes:
         path = path_from_user(reference)
         resolved = Path(os.path.realpath(path))
-        home = Path(os.path.realpath(Path.home()))
-        forbidden = [Path(d) for d in _NO_READ_DIRS] + [home / d for d in _NO_READ_HOME]
-        if any(_inside(resolved, folder) for folder in forbidden):
+        if read_refusal(path):
             raise InputImageError(f"{name}: reading from {resolved.parent} is not allowed. Use an image file "
                                   "from your project or pictures folder.")
-        if roots:
-            allowed = [Path(os.path.realpath(path_from_user(root))) for root in roots]
-            if not any(_inside(resolved, folder) for folder in allowed):
-                raise InputImageError(
-                    f"{name} is outside the folders this client shared with the server (roots: "
-                    f"{', '.join(roots)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
-                )
+        if roots and not within_roots(resolved, roots):
+            raise InputImageError(
+                f"{name} is outside the folders this client shared with the server (roots: "
+                f"{', '.join(roots)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
+            )
         try:
             if not resolved.is_file():
                 raise InputImageError(f"{name}: no such image file at {path}. Check the path (relative paths "

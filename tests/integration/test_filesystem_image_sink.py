@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_image_2_mcp.adapters.filesystem_image_sink import (
-    FilesystemImageSink,
-    default_output_dir,
-    path_from_user,
-)
+from gpt_image_2_mcp.adapters.filesystem_image_sink import FilesystemImageSink, default_output_dir
 from gpt_image_2_mcp.domain.errors import OutputLocationError
 
 
@@ -118,11 +114,55 @@ def test_the_environment_folder_is_relative_to_the_working_directory(tmp_path, m
     assert sink.prepare(None) == str(tmp_path / "pictures")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("file:///home/me/a.png", "/home/me/a.png"),
-    ("file:///C:/Users/me/a.png", "C:/Users/me/a.png"),
-    ("file://localhost/tmp/x%20y.png", "/tmp/x y.png"),
-    ("C:\\Users\\me\\a.png", "C:\\Users\\me\\a.png"),
-])
-def test_paths_from_users_accept_file_urls_and_windows_paths(text, expected):
-    assert str(path_from_user(text)) == expected
+def test_the_environment_folder_is_resolved_once_at_start_up(tmp_path, monkeypatch):
+    start, later = tmp_path / "start", tmp_path / "later"
+    start.mkdir()
+    later.mkdir()
+    monkeypatch.chdir(start)
+    sink = FilesystemImageSink(configured_dir="pictures")
+    monkeypatch.chdir(later)
+    assert sink.default_folder == start / "pictures"
+    assert sink.prepare("png") == str(start / "pictures" / "png")
+
+
+def test_the_default_folder_is_absolute_and_resolved(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    assert FilesystemImageSink(default_dir=tmp_path / "link").default_folder == real
+    assert FilesystemImageSink(configured_dir=str(tmp_path / "link")).default_folder == real
+
+
+def test_a_relative_output_dir_lands_under_the_default_folder_never_the_working_directory(tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    sink = FilesystemImageSink(default_dir=tmp_path / "default")
+    folder = sink.prepare("images")
+    assert folder == str(tmp_path / "default" / "images")
+    stored = sink.save(b"x", folder=folder, extension="png", prefix=None, label=None)
+    assert Path(stored.path).parent == tmp_path / "default" / "images"
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_relative_output_dir_follows_the_configured_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sink = FilesystemImageSink(configured_dir=str(tmp_path / "configured"), default_dir=tmp_path / "unused")
+    assert sink.prepare("cats/big") == str(tmp_path / "configured" / "cats" / "big")
+
+
+def test_a_relative_output_dir_climbing_into_a_credentials_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    sink = FilesystemImageSink(default_dir=tmp_path / "out")
+    with pytest.raises(OutputLocationError, match=r"credentials folder .*\.ssh"):
+        sink.prepare("../.ssh")
+
+
+def test_folders_inside_the_default_folder_need_no_root_but_others_do(tmp_path):
+    sink = FilesystemImageSink(default_dir=tmp_path / "default")
+    roots = [(tmp_path / "project").as_uri()]
+    assert sink.prepare("images", roots=roots) == str(tmp_path / "default" / "images")
+    with pytest.raises(OutputLocationError, match="GPT_IMAGE_2_ENFORCE_ROOTS=0"):
+        sink.prepare("../elsewhere", roots=roots)  # climbs out of the default folder, and is in no root
+    assert not (tmp_path / "elsewhere").exists()
+    assert sink.prepare(str(tmp_path / "project" / "art"), roots=roots) == str(tmp_path / "project" / "art")
