@@ -111,7 +111,8 @@ async def _generate(args: argparse.Namespace) -> int:
             "output_format": args.format, "output_compression": args.compression,
         }).apply_to(RenderOptions())
         generate = await UseCases(container).generate()
-        outcome = await generate(GenerationRequest(args.prompt, options), Placement(args.output_dir, args.prefix))
+        placement = Placement(_from_shell(args.output_dir), args.prefix)
+        outcome = await generate(GenerationRequest(args.prompt, options), placement)
     except ImageServerError as e:
         print(f"error: {scrub(str(e), settings.secrets)}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,6 +125,13 @@ async def _generate(args: argparse.Namespace) -> int:
     print(f"{len(outcome.images)} image(s), {outcome.images[0].width}x{outcome.images[0].height}, "
           f"estimated cost ${outcome.cost_usd:.4f}, backend {outcome.backend}", file=sys.stderr)
     return 0
+
+
+def _from_shell(folder: str | None) -> str | None:
+    """A folder typed in a shell means the shell's folder (a tool's relative output_dir means the default one)."""
+    if folder is None or folder.lower().startswith("file:"):
+        return folder
+    return str(Path(folder).expanduser().absolute())
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,139 @@
+"""Every failure explains itself, through the installed console script: tool errors read the same with and
+without a progress token, bad configuration is one line per variable, Ctrl-C is quiet."""
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import write_png
+from tests.e2e.conftest import server_env, stdio_client
+from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+
+def without_request_id(text: str) -> str:
+    return re.sub(r"\(request id: [^)]*\)", "(request id)", text)
+
+
+def error_table(tmp_path):
+    """(tool, arguments, a fragment the error must contain) for failures from every layer."""
+    image = write_png(tmp_path / "in.png", (64, 64))
+    return [
+        ("generate_image", {"prompt": "x", "size": "1000x1000"}, "nearest valid size is"),
+        ("generate_image", {"prompt": "x", "n": 0}, "`n` was 0; it must be at least 1"),
+        ("edit_image", {"prompt": "x", "images": [str(tmp_path / "missing.png")]}, "no such image file"),
+        ("continue_edit_session", {"session_id": "es_nope", "prompt": "x"}, "list_edit_sessions"),
+        ("generate_image", {"prompt": "x", "output_dir": "/etc/images"}, "GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR"),
+        ("edit_image", {"prompt": "x", "images": [str(image)], "output_format": "png", "output_compression": 5},
+         "jpeg and webp only"),
+        ("generate_image", {"prompt": "refused by the API"}, "OpenAI rejected the request"),
+    ]
+
+
+async def test_every_error_reads_the_same_with_and_without_a_progress_token(tmp_path):
+    async def ignore(*_):
+        return None
+
+    with FakeOpenAIServer() as fake:
+        fake.script("generations", *[FakeOpenAIServer.error(400, "prompt refused for this test")] * 2)
+        env = {"OPENAI_API_KEY": "sk-test-errors-0123456789", "OPENAI_BASE_URL": fake.base_url}
+        async with stdio_client(tmp_path, **env) as client:
+            for tool, arguments, fragment in error_table(tmp_path):
+                plain = await client.call_tool(tool, arguments)
+                tracked = await client.call_tool(tool, arguments, progress_callback=ignore)
+                assert plain.is_error and tracked.is_error, (tool, arguments)
+                assert fragment in plain.content[0].text, plain.content[0].text
+                # The same text, but for the request id each API answer carries.
+                assert without_request_id(tracked.content[0].text) == without_request_id(plain.content[0].text)
+
+
+def run_script(script, tmp_path, *args, **env):
+    return subprocess.run([script, *args], env=server_env(tmp_path, **env), capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_bad_configuration_is_one_line_per_variable_and_exit_2(script, tmp_path):
+    bad = {"GPT_IMAGE_2_BACKEND": "bogus", "GPT_IMAGE_2_HEARTBEAT_S": "10", "GPT_IMAGE_2_SESSION_TTL_MS": "-5",
+           "GPT_IMAGE_2_MAX_ATTEMPTS": "0"}
+    for args in ([], ["generate", "x"]):
+        result = run_script(script, tmp_path, *args, **bad)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 4, result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert any("GPT_IMAGE_2_BACKEND='bogus'" in line and "'auto', 'openai' or 'fake'" in line for line in lines)
+        assert any(line.startswith("gpt-image-2-mcp: GPT_IMAGE_2_HEARTBEAT_S='10'") for line in lines)
+
+
+def test_a_bad_key_value_is_never_echoed(script, tmp_path):
+    result = run_script(script, tmp_path, GPT_IMAGE_2_MAX_ATTEMPTS="lots", OPENAI_API_KEY="sk-secret-canary-123456")
+    assert result.returncode == 2 and "sk-secret-canary" not in result.stderr
+
+
+def test_ctrl_c_while_serving_exits_quietly(script, tmp_path):
+    proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=server_env(tmp_path), text=True)
+    try:
+        assert "Images go to" in proc.stderr.readline() + proc.stderr.readline()  # serving
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        stderr = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+def test_run_by_hand_in_a_terminal_it_says_what_it_is_once(script, tmp_path):
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the server on a terminal
+        os.execve(script, [script], server_env(tmp_path))
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"waiting for an MCP client" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                seen += os.read(fd, 4096)
+    finally:
+        os.kill(pid, signal.SIGINT)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert seen.count(b"waiting for an MCP client") == 1
+    assert b"gpt-image-2-mcp generate" in seen
+
+
+def test_python_dash_m_works_like_the_console_script(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gpt_image_2_mcp", "generate", "a fox", "--output-dir",
+                             str(tmp_path / "m")], env=server_env(tmp_path), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(tmp_path / "m"))
+
+
+def test_the_cli_output_dir_is_the_shells_folder_and_no_default_folder_is_made(script, tmp_path):
+    result = subprocess.run([script, "generate", "a fox", "--output-dir", "here"], cwd=tmp_path,
+                            env=server_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(tmp_path / "here"))
+    assert "Images go to" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("relative", ["images", "a/b"])
+async def test_a_relative_output_dir_lands_in_the_default_folder_never_in_the_working_directory(tmp_path, relative):
+    async with stdio_client(tmp_path, cwd=tmp_path) as client:
+        result = await client.call_tool("generate_image", {"prompt": "x", "output_dir": relative, "inline": "none"})
+    assert not result.is_error, result.content[0].text
+    path = result.structured_content["images"][0]["file_path"]
+    assert path.startswith(str(tmp_path / "out" / relative))
+    assert not (tmp_path / relative).exists()
