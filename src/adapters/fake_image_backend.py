@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import io
 import textwrap
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -18,6 +20,7 @@ from gpt_image_2_mcp.domain.values import (
     EditRequest,
     GeneratedImage,
     GenerationRequest,
+    InputImage,
     OutputFormat,
     RenderOptions,
     Usage,
@@ -29,25 +32,72 @@ PLACEHOLDER_NOTE = (
     "GPT_IMAGE_2_BACKEND=fake if it is set), then restart the server."
 )
 _DEFAULT_EDGE = 1024
+CALL_HISTORY = 64
+"""How many calls a backend remembers by default: enough to inspect recent calls, small enough to stay flat."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputSummary:
+    """What the record keeps of an input image: its shape and a digest, never its bytes."""
+
+    source: str
+    mime_type: str
+    width: int
+    height: int
+    has_alpha: bool
+    size_bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, image: InputImage) -> InputSummary:
+        digest = hashlib.sha256(image.data).hexdigest()
+        return cls(image.source, image.mime_type, image.width, image.height, image.has_alpha, len(image.data), digest)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call as the fake backend remembers it: the request without its image bytes."""
+
+    kind: Literal["generate", "edit"]
+    prompt: str
+    options: RenderOptions
+    images: tuple[InputSummary, ...] = ()
+    mask: InputSummary | None = None
+    session_id: str | None = None
+    turn: int | None = None
+
+    @classmethod
+    def of_edit(cls, request: EditRequest) -> CallRecord:
+        images = tuple(InputSummary.of(i) for i in request.images)
+        mask = InputSummary.of(request.mask) if request.mask else None
+        return cls("edit", request.prompt, request.options, images, mask, request.session_id, request.turn)
 
 
 @dataclass
 class FakeImageBackend(ImageBackend):
-    """Draws a gradient seeded by the prompt, with the prompt written on it, at the requested size."""
+    """Draws a gradient seeded by the prompt, with the prompt written on it, at the requested size.
+
+    `calls` holds a summary of the last `history` calls (0 keeps none): a long-running server that keeps
+    every request, input bytes included, grows without end.
+    """
 
     latency_s: float = 0.0
-    calls: list[GenerationRequest | EditRequest] = field(default_factory=list)
+    history: int = CALL_HISTORY
     name: str = "fake"
+    calls: deque[CallRecord] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.calls = deque(maxlen=self.history)
 
     async def generate(
         self, request: GenerationRequest, on_partial: PartialImageHandler | None = None
     ) -> BackendResult:
-        self.calls.append(request)
+        self.calls.append(CallRecord("generate", request.prompt, request.options))
         size = (request.options.size.width or _DEFAULT_EDGE, request.options.size.height or _DEFAULT_EDGE)
         return await self._produce(request.prompt, request.options, size, "generated", 0, on_partial)
 
     async def edit(self, request: EditRequest, on_partial: PartialImageHandler | None = None) -> BackendResult:
-        self.calls.append(request)
+        self.calls.append(CallRecord.of_edit(request))
         first = request.images[0]
         size = (request.options.size.width or first.width, request.options.size.height or first.height)
         label = f"edit of {len(request.images)} image(s)" + (" with mask" if request.mask else "")
