@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import textwrap
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+import anyio
+import anyio.to_thread
 from PIL import Image, ImageDraw, ImageFont
 
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
@@ -94,47 +95,64 @@ class FakeImageBackend(ImageBackend):
     ) -> BackendResult:
         self.calls.append(CallRecord("generate", request.prompt, request.options))
         size = (request.options.size.width or _DEFAULT_EDGE, request.options.size.height or _DEFAULT_EDGE)
-        return await self._produce(request.prompt, request.options, size, "generated", 0, on_partial)
+        return await self._produce(Scene(request.prompt, size, "generated"), request.options, 0, on_partial)
 
     async def edit(self, request: EditRequest, on_partial: PartialImageHandler | None = None) -> BackendResult:
-        self.calls.append(CallRecord.of_edit(request))
+        # Hashing inputs of up to 50 MB each would stall the event loop: do it in a worker thread.
+        self.calls.append(await anyio.to_thread.run_sync(CallRecord.of_edit, request))
         first = request.images[0]
         size = (request.options.size.width or first.width, request.options.size.height or first.height)
         label = f"edit of {len(request.images)} image(s)" + (" with mask" if request.mask else "")
         image_tokens = sum(max(1, i.width * i.height // 1_048_576) * 1024 for i in request.images)
-        return await self._produce(request.prompt, request.options, size, label, image_tokens, on_partial)
+        return await self._produce(Scene(request.prompt, size, label), request.options, image_tokens, on_partial)
 
     async def _produce(
-        self,
-        prompt: str,
-        options: RenderOptions,
-        size: tuple[int, int],
-        label: str,
-        image_tokens: int,
-        on_partial: PartialImageHandler | None,
+        self, scene: Scene, options: RenderOptions, image_tokens: int, on_partial: PartialImageHandler | None
     ) -> BackendResult:
+        """Wait out the simulated latency, streaming partials on the way, then draw the images.
+
+        Pillow holds a thread for tens of milliseconds per large picture, so every picture is drawn in a
+        worker thread: on the event loop it would hold up every other call the server is serving.
+        """
         steps = options.partial_images if on_partial else 0
+        pause = self.latency_s / (steps + 1)
         for index in range(steps):
-            await asyncio.sleep(self.latency_s / (steps + 1))
-            small = (max(16, size[0] // 8), max(16, size[1] // 8))
-            await on_partial(index, render(prompt, small, options, f"partial {index + 1}"))  # type: ignore[misc]
-        await asyncio.sleep(self.latency_s / (steps + 1) if steps else self.latency_s)
-        images = tuple(
-            GeneratedImage(render(f"{prompt}", size, options, f"{label} #{i + 1}"), options.output_format)
-            for i in range(options.n)
-        )
+            await anyio.sleep(pause)
+            small = replace(scene, size=(max(16, scene.size[0] // 8), max(16, scene.size[1] // 8)),
+                            label=f"partial {index + 1}")
+            await on_partial(index, await anyio.to_thread.run_sync(render, small, options))  # type: ignore[misc]
+        await anyio.sleep(pause)
+        images = await anyio.to_thread.run_sync(_render_all, scene, options)
         per_image = estimate_image_cost(options.size, options.quality)
         usage = Usage(
-            input_text_tokens=max(1, len(prompt) // 4),
+            input_text_tokens=max(1, len(scene.prompt) // 4),
             input_image_tokens=image_tokens,
             output_tokens=round(per_image / PER_MILLION["image_out"] * 1_000_000) * options.n,
         )
-        applied = {"size": f"{size[0]}x{size[1]}"}
+        applied = {"size": f"{scene.size[0]}x{scene.size[1]}"}
         return BackendResult(images, usage, route="fake", applied=applied, placeholder=True, notes=(PLACEHOLDER_NOTE,))
 
 
-def render(prompt: str, size: tuple[int, int], options: RenderOptions, label: str) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What one placeholder shows besides its gradient: the prompt, its size and what kind of call made it."""
+
+    prompt: str
+    size: tuple[int, int]
+    label: str
+
+
+def _render_all(scene: Scene, options: RenderOptions) -> tuple[GeneratedImage, ...]:
+    """The n final images of a call, numbered so they differ."""
+    return tuple(
+        GeneratedImage(render(replace(scene, label=f"{scene.label} #{i + 1}"), options), options.output_format)
+        for i in range(options.n)
+    )
+
+
+def render(scene: Scene, options: RenderOptions) -> bytes:
     """A deterministic picture for (prompt, size, format): a gradient, a frame and the prompt text."""
+    prompt, size, label = scene.prompt, scene.size, scene.label
     seed = hashlib.sha256(prompt.encode()).digest()
     a, b = tuple(seed[0:3]), tuple(seed[3:6])
     # Draw small and scale up: a smooth gradient at any size for a few milliseconds.

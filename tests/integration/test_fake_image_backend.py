@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 
+import anyio
+import anyio.to_thread
 from PIL import Image
 
+from gpt_image_2_mcp.adapters import fake_image_backend as fake_module
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.domain.values import (
     EditRequest,
@@ -67,3 +71,62 @@ async def test_by_default_the_record_is_bounded_and_it_can_be_switched_off():
     silent = FakeImageBackend(history=0)
     await silent.edit(edit_request())
     assert len(silent.calls) == 0
+
+
+# 2. Drawing happens in worker threads: the event loop keeps serving other calls meanwhile.
+
+
+def record_render_threads(monkeypatch) -> list[int]:
+    """Make the module's renderer note which thread each picture is drawn on."""
+    threads: list[int] = []
+    original = fake_module.render
+
+    def recording(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fake_module, "render", recording)
+    return threads
+
+
+async def test_pictures_and_partials_are_drawn_off_the_event_loop_thread(monkeypatch):
+    threads = record_render_threads(monkeypatch)
+    partials: list[int] = []
+
+    async def on_partial(index, data):
+        partials.append(index)
+
+    backend = FakeImageBackend()
+    await backend.generate(GenerationRequest("x", RenderOptions(size=ImageSize(1024, 1024), partial_images=2)),
+                           on_partial)
+    await backend.edit(edit_request(options=RenderOptions(n=2)))
+    assert partials == [0, 1]
+    assert len(threads) == 5
+    assert threading.get_ident() not in threads
+
+
+async def test_the_event_loop_runs_other_tasks_while_a_big_picture_is_drawn(monkeypatch):
+    """The renderer waits until a task on the loop has run; drawn on the loop, it would wait in vain."""
+    drawing, loop_ran, waits = threading.Event(), threading.Event(), []
+    original = fake_module.render
+
+    def render_once_the_loop_ran(*args, **kwargs):
+        drawing.set()
+        waits.append(loop_ran.wait(timeout=10))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fake_module, "render", render_once_the_loop_ran)
+
+    async def other_task():
+        # Resuming after the wait needs the loop: it cannot happen while the loop itself draws.
+        await anyio.to_thread.run_sync(drawing.wait, 10)
+        loop_ran.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(other_task)
+        result = await FakeImageBackend(latency_s=0).generate(
+            GenerationRequest("big", RenderOptions(size=ImageSize(3840, 2160)))
+        )
+    assert waits == [True]
+    with Image.open(io.BytesIO(result.images[0].data)) as decoded:
+        assert decoded.size == (3840, 2160)
