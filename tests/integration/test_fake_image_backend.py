@@ -8,7 +8,8 @@ import threading
 
 import anyio
 import anyio.to_thread
-from PIL import Image
+import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from gpt_image_2_mcp.adapters import fake_image_backend as fake_module
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
@@ -130,3 +131,71 @@ async def test_the_event_loop_runs_other_tasks_while_a_big_picture_is_drawn(monk
     assert waits == [True]
     with Image.open(io.BytesIO(result.images[0].data)) as decoded:
         assert decoded.size == (3840, 2160)
+
+
+# 3. Text: a font with wide coverage where the system has one, and '?' rather than boxes for what it lacks.
+
+MIXED = "Café Жук 東京タワー 😀 \U0010fffd done"
+
+
+def system_font_installed() -> bool:
+    try:
+        ImageFont.truetype("DejaVuSans.ttf", 12)
+    except OSError:
+        return False
+    return True
+
+
+def test_the_glyph_check_knows_a_drawn_letter_from_a_missing_one():
+    assert fake_module.font_covers("A")
+    assert fake_module.font_covers(" ")
+    assert not fake_module.font_covers("\U0010fffd")
+
+
+def test_characters_the_font_lacks_become_question_marks():
+    shown = fake_module.drawable(MIXED)
+    assert len(shown) == len(MIXED)
+    assert all((s == c and fake_module.font_covers(c)) or s == "?" for s, c in zip(shown, MIXED, strict=True))
+    assert shown.startswith("Caf") and shown.endswith("? done")
+
+
+@pytest.mark.skipif(not system_font_installed(), reason="needs DejaVu Sans, as most Linux systems have")
+def test_a_system_font_with_wide_coverage_is_used_where_one_is_installed():
+    assert all(fake_module.font_covers(c) for c in "éÅßЖжλ€")  # Pillow's built-in font has none of these
+
+
+async def test_a_prompt_in_any_script_renders_and_no_missing_glyph_is_drawn(monkeypatch):
+    drawn: list[str] = []
+    original = ImageDraw.ImageDraw.multiline_text
+
+    def noting(self, xy, text, *args, **kwargs):
+        drawn.append(text)
+        return original(self, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "multiline_text", noting)
+    result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
+    with Image.open(io.BytesIO(result.images[0].data)) as decoded:
+        assert decoded.size == (1024, 1024)
+    assert drawn and all(fake_module.font_covers(c) for text in drawn for c in text.replace("\n", ""))
+
+
+@pytest.fixture
+def no_system_fonts(monkeypatch):
+    """As on a slim container image: none of the preferred fonts is installed."""
+
+    def clear():
+        for cached in (fake_module._font_file, fake_module._font, fake_module._glyph_picture):
+            cached.cache_clear()
+
+    monkeypatch.setattr(fake_module, "_FONT_FILES", ("no-such-font-anywhere.ttf",))
+    clear()
+    yield
+    clear()
+
+
+async def test_without_a_system_font_the_built_in_one_is_used_and_still_draws_no_boxes(no_system_fonts):
+    assert fake_module._font_file() is None
+    assert fake_module.font_covers("A") and not fake_module.font_covers("東")
+    assert fake_module.drawable("A東") == "A?"
+    result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
+    assert result.images[0].data.startswith(b"\x89PNG")
