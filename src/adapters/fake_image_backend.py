@@ -13,7 +13,7 @@ from typing import Literal
 
 import anyio
 import anyio.to_thread
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost
@@ -113,13 +113,18 @@ class FakeImageBackend(ImageBackend):
         return await self._produce(Scene(request.prompt, size, "generated"), request.options, 0, on_partial)
 
     async def edit(self, request: EditRequest, on_partial: PartialImageHandler | None = None) -> BackendResult:
-        # Hashing inputs of up to 50 MB each would stall the event loop: do it in a worker thread.
-        self.calls.append(await anyio.to_thread.run_sync(CallRecord.of_edit, request))
         first = request.images[0]
         size = (request.options.size.width or first.width, request.options.size.height or first.height)
+        # Hashing and decoding inputs of up to 50 MB each would stall the event loop: a worker thread does it.
+        record, source = await anyio.to_thread.run_sync(_take_in, request, _thumbnail_edge(size))
+        self.calls.append(record)
         label = f"edit of {len(request.images)} image(s)" + (" with mask" if request.mask else "")
+        # The session and turn let a user check by eye which turn an edit continued from.
+        caption = f"session {request.session_id}" if request.session_id else ""
+        caption += f" · turn {request.turn}" if caption and request.turn is not None else ""
         image_tokens = sum(max(1, i.width * i.height // 1_048_576) * 1024 for i in request.images)
-        return await self._produce(Scene(request.prompt, size, label), request.options, image_tokens, on_partial)
+        scene = Scene(request.prompt, size, label, caption, source)
+        return await self._produce(scene, request.options, image_tokens, on_partial)
 
     async def _produce(
         self, scene: Scene, options: RenderOptions, image_tokens: int, on_partial: PartialImageHandler | None
@@ -155,6 +160,32 @@ class Scene:
     prompt: str
     size: tuple[int, int]
     label: str
+    caption: str = ""
+    """For an edit in a session: the session id and turn."""
+    source: Image.Image | None = None
+    """For an edit: a thumbnail of the first input image, so the placeholder shows what was edited."""
+
+
+def _take_in(request: EditRequest, edge: int) -> tuple[CallRecord, Image.Image | None]:
+    """What an edit keeps of its inputs: a summary for the record and a thumbnail of the first image."""
+    return CallRecord.of_edit(request), _thumbnail(request.images[0].data, edge)
+
+
+def _thumbnail_edge(size: tuple[int, int]) -> int:
+    """The longest side of the input thumbnail: a third of the picture's shorter side."""
+    return max(8, min(size) // 3)
+
+
+def _thumbnail(data: bytes, edge: int) -> Image.Image | None:
+    """The encoded image scaled to fit edge x edge, or None if it cannot be decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (edge, edge))  # JPEG decodes at a fraction of full size: much faster
+            image.thumbnail((edge, edge))
+            return image.convert("RGBA")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        # The input was decoded once already when it was read; a placeholder still beats a failed call.
+        return None
 
 
 def _render_all(scene: Scene, options: RenderOptions) -> tuple[GeneratedImage, ...]:
@@ -166,29 +197,48 @@ def _render_all(scene: Scene, options: RenderOptions) -> tuple[GeneratedImage, .
 
 
 def render(scene: Scene, options: RenderOptions) -> bytes:
-    """A deterministic picture for (prompt, size, format): a gradient, a frame and the prompt text."""
-    prompt, size, label = scene.prompt, scene.size, scene.label
+    """A deterministic picture for (prompt, size, format): a gradient, a frame, the text and, for edits,
+    the input's thumbnail."""
+    image = _background(scene.prompt, scene.size, options)
+    draw = ImageDraw.Draw(image)
+    width, height = scene.size
+    edge = max(2, min(width, height) // 64)
+    draw.rectangle((edge, edge, width - edge, height - edge), outline=(255, 255, 255), width=edge)
+    _write(draw, scene, edge)
+    if scene.source is not None:
+        _paste_thumbnail(image, draw, scene.source, edge)
+    return _encode(image, options)
+
+
+def _background(prompt: str, size: tuple[int, int], options: RenderOptions) -> Image.Image:
+    """A two-colour gradient seeded by the prompt, translucent when a transparent background was asked for."""
     seed = hashlib.sha256(prompt.encode()).digest()
     a, b = tuple(seed[0:3]), tuple(seed[3:6])
     # Draw small and scale up: a smooth gradient at any size for a few milliseconds.
     tiny = Image.new("RGB", (2, 2))
     tiny.putdata([a, b, b, a])
     image = tiny.resize(size, Image.Resampling.BILINEAR)
-    transparent = options.background is Background.TRANSPARENT and options.output_format is not OutputFormat.JPEG
-    if transparent:
+    if options.background is Background.TRANSPARENT and options.output_format is not OutputFormat.JPEG:
         image = image.convert("RGBA")
         image.putalpha(200)
-    draw = ImageDraw.Draw(image)
-    width, height = size
-    edge = max(2, min(width, height) // 64)
-    draw.rectangle((edge, edge, width - edge, height - edge), outline=(255, 255, 255), width=edge)
+    return image
+
+
+def _write(draw: ImageDraw.ImageDraw, scene: Scene, edge: int) -> None:
+    """The header, the caption and as much of the prompt as fits, in characters the font can draw."""
+    width, height = scene.size
     font_size = max(12, min(width, height) // 24)
     columns = max(10, int(width / (font_size * 0.6)) - 4)
-    lines = ["FAKE BACKEND - placeholder", f"{width}x{height} · {label}", ""]
-    lines += textwrap.wrap(prompt, columns)[: max(1, (height // (font_size + 6)) - 6)]
+    lines = ["FAKE BACKEND - placeholder", f"{width}x{height} · {scene.label}"]
+    lines += [scene.caption, ""] if scene.caption else [""]
+    lines += textwrap.wrap(scene.prompt, columns)[: max(1, (height // (font_size + 6)) - 6)]
     text = "\n".join(drawable(line) for line in lines)
     with _FREETYPE:
         draw.multiline_text((edge * 4, edge * 4), text, fill=(255, 255, 255), font=_font(font_size), spacing=6)
+
+
+def _encode(image: Image.Image, options: RenderOptions) -> bytes:
+    """The picture in the requested format, encoded for speed over size."""
     buffer = io.BytesIO()
     fmt = options.output_format
     quality = options.output_compression if options.output_compression is not None else 90
@@ -199,6 +249,15 @@ def render(scene: Scene, options: RenderOptions) -> bytes:
     else:
         image.save(buffer, "WEBP", quality=quality, method=0)
     return buffer.getvalue()
+
+
+def _paste_thumbnail(image: Image.Image, draw: ImageDraw.ImageDraw, source: Image.Image, edge: int) -> None:
+    """Put the input's thumbnail, framed, in the bottom right corner (partials get a smaller copy)."""
+    thumb = ImageOps.contain(source, (_thumbnail_edge(image.size),) * 2)
+    left, top = image.width - edge * 4 - thumb.width, image.height - edge * 4 - thumb.height
+    draw.rectangle((left - edge, top - edge, left + thumb.width + edge - 1, top + thumb.height + edge - 1),
+                   fill=(255, 255, 255))
+    image.paste(thumb, (left, top), thumb)  # through its own alpha: transparent areas show the white mat
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ import threading
 import anyio
 import anyio.to_thread
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from gpt_image_2_mcp.adapters import fake_image_backend as fake_module
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
@@ -164,7 +164,9 @@ def test_a_system_font_with_wide_coverage_is_used_where_one_is_installed():
     assert all(fake_module.font_covers(c) for c in "éÅßЖжλ€")  # Pillow's built-in font has none of these
 
 
-async def test_a_prompt_in_any_script_renders_and_no_missing_glyph_is_drawn(monkeypatch):
+@pytest.fixture
+def drawn_text(monkeypatch) -> list[str]:
+    """Every text block drawn on a picture during the test, in order."""
     drawn: list[str] = []
     original = ImageDraw.ImageDraw.multiline_text
 
@@ -173,6 +175,11 @@ async def test_a_prompt_in_any_script_renders_and_no_missing_glyph_is_drawn(monk
         return original(self, xy, text, *args, **kwargs)
 
     monkeypatch.setattr(ImageDraw.ImageDraw, "multiline_text", noting)
+    return drawn
+
+
+async def test_a_prompt_in_any_script_renders_and_no_missing_glyph_is_drawn(drawn_text):
+    drawn = drawn_text
     result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
     with Image.open(io.BytesIO(result.images[0].data)) as decoded:
         assert decoded.size == (1024, 1024)
@@ -199,3 +206,56 @@ async def test_without_a_system_font_the_built_in_one_is_used_and_still_draws_no
     assert fake_module.drawable("A東") == "A?"
     result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
     assert result.images[0].data.startswith(b"\x89PNG")
+
+
+# 4. Edits show a thumbnail of their first input and, in a session, the session and turn.
+
+
+def red_pixels(data: bytes) -> int:
+    """How many pixels are clearly red (R >= 200, G and B <= 40)."""
+    with Image.open(io.BytesIO(data)) as decoded:
+        r, g, b = decoded.convert("RGB").split()
+    high_r, low_g, low_b = r.point(lambda v: 255 * (v >= 200)), g.point(lambda v: 255 * (v <= 40)), b.point(
+        lambda v: 255 * (v <= 40))
+    return ImageChops.darker(ImageChops.darker(high_r, low_g), low_b).histogram()[255]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+async def test_an_edit_shows_its_input_and_a_generation_does_not(fmt):
+    backend = FakeImageBackend()
+    same_size = RenderOptions(size=ImageSize(1024, 1024))
+    edited = await backend.edit(EditRequest("make it pop", (input_image(fmt=fmt),), options=same_size))
+    generated = await backend.generate(GenerationRequest("make it pop", same_size))
+    assert red_pixels(edited.images[0].data) > 1024 * 1024 // 20  # the thumbnail is a ninth of the picture
+    assert red_pixels(generated.images[0].data) == 0
+
+
+async def test_edits_of_different_inputs_differ_and_the_same_edit_is_drawn_the_same():
+    backend = FakeImageBackend()
+    red, blue, red_again = [await backend.edit(edit_request(color=c)) for c in ((255, 0, 0), (0, 0, 255), (255, 0, 0))]
+    assert red.images[0].data != blue.images[0].data
+    assert red.images[0].data == red_again.images[0].data
+
+
+async def test_generating_is_deterministic():
+    backend = FakeImageBackend()
+    first, second = [await backend.generate(GenerationRequest("a red fox", SMALL)) for _ in range(2)]
+    assert first.images[0].data == second.images[0].data
+
+
+async def test_an_edit_in_a_session_shows_the_session_and_turn(drawn_text):
+    drawn = drawn_text
+    backend = FakeImageBackend()
+    turn_2 = await backend.edit(edit_request(session_id="sess-42", turn=2))
+    turn_3 = await backend.edit(edit_request(session_id="sess-42", turn=3))
+    alone = await backend.edit(edit_request())
+    assert "session sess-42 · turn 2" in drawn[0] and "turn 3" in drawn[1] and "session" not in drawn[2]
+    assert len({turn_2.images[0].data, turn_3.images[0].data, alone.images[0].data}) == 3
+    assert (backend.calls[0].session_id, backend.calls[0].turn) == ("sess-42", 2)
+
+
+async def test_an_input_that_cannot_be_decoded_still_gets_a_placeholder():
+    broken = InputImage(b"not an image at all", "image/png", 64, 64, "image 1")
+    result = await FakeImageBackend().edit(EditRequest("x", (broken,)))
+    with Image.open(io.BytesIO(result.images[0].data)) as decoded:
+        assert decoded.size == (64, 64)
