@@ -280,7 +280,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
 
-@lru_cache(maxsize=4096)
 def _glyph_picture(char: str) -> tuple[object, bytes] | None:
     """How the placeholder font draws one character: its box and pixels, or None if it cannot draw it at all."""
     font = _font(_PROBE_SIZE)
@@ -293,9 +292,10 @@ def _glyph_picture(char: str) -> tuple[object, bytes] | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def font_covers(char: str) -> bool:
     """Whether the placeholder font has a glyph for char: Pillow has no direct check, so compare its picture
-    with the picture of a code point no font has (the "missing glyph" box)."""
+    with the picture of a code point no font has (the "missing glyph" box). Cached: prompts repeat letters."""
     picture = _glyph_picture(char)
     return picture is not None and picture != _glyph_picture(_MISSING)
 

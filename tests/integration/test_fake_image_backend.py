@@ -191,7 +191,7 @@ def no_system_fonts(monkeypatch):
     """As on a slim container image: none of the preferred fonts is installed."""
 
     def clear():
-        for cached in (fake_module._font_file, fake_module._font, fake_module._glyph_picture):
+        for cached in (fake_module._font_file, fake_module._font, fake_module.font_covers):
             cached.cache_clear()
 
     monkeypatch.setattr(fake_module, "_FONT_FILES", ("no-such-font-anywhere.ttf",))
