@@ -2,6 +2,7 @@
 OpenAI server, and nothing is fetched from an "internal" HTTP server."""
 
 import base64
+import hashlib
 import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -186,7 +187,7 @@ def test_a_good_data_url_reaches_the_backend_byte_for_byte(tmp_path):
         async with Client(build_server(container), mode="legacy") as client:
             result = await client.call_tool("edit_image", {"prompt": "x", "images": [data_url]})
         assert not result.is_error
-        assert container.fake_backend().calls[-1].images[0].data == original
+        assert container.fake_backend().calls[-1].images[0].sha256 == hashlib.sha256(original).hexdigest()
         assert (result.structured_content["images"][0]["width"], result.structured_content["images"][0]["height"]) \
             == (64, 64)
 

@@ -1,6 +1,7 @@
 """The use cases with the fake backend, wired by the real container."""
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ async def test_jpeg_output_is_saved_as_jpeg(fake_container):
 async def test_a_refused_output_folder_costs_nothing(fake_container):
     with pytest.raises(OutputLocationError, match="GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR"):
         await fake_container.generate_image()(GenerationRequest("x"), Placement(output_dir="/etc"))
-    assert fake_container.fake_backend().calls == []
+    assert not fake_container.fake_backend().calls
 
 
 async def test_a_filename_prefix_names_the_files(fake_container):
@@ -88,7 +89,7 @@ async def test_a_mask_of_the_wrong_size_is_refused_before_the_backend_is_called(
     mask = write_png(tmp_path / "mask.png", (64, 64), mode="RGBA")
     with pytest.raises(InvalidRequest, match="resize the mask"):
         await fake_container.edit_image()("x", EditInputs((str(first),), str(mask)))
-    assert fake_container.fake_backend().calls == []
+    assert not fake_container.fake_backend().calls
 
 
 async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_container, tmp_path):
@@ -100,8 +101,8 @@ async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_cont
     third = await sessions.continue_(started.session_id, "add a cat")
     branch = await sessions.continue_(started.session_id, "no, a dog", from_turn=1)
     calls = fake_container.fake_backend().calls
-    assert calls[2].images[0].data == Path(second.images[0].path).read_bytes()
-    assert calls[3].images[0].data == Path(started.images[0].path).read_bytes()
+    assert calls[2].images[0].sha256 == hashlib.sha256(Path(second.images[0].path).read_bytes()).hexdigest()
+    assert calls[3].images[0].sha256 == hashlib.sha256(Path(started.images[0].path).read_bytes()).hexdigest()
     assert (second.turn, third.turn, branch.turn, branch.parent_turn) == (2, 3, 4, 1)
     listed = sessions.list()[0]
     assert len(listed.turns) == 4 and listed.last.prompt == "no, a dog"
