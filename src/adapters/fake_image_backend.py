@@ -17,15 +17,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost
+from gpt_image_2_mcp.domain.render_settings import Background, OutputFormat, RenderOptions
 from gpt_image_2_mcp.domain.values import (
     BackendResult,
-    Background,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
     InputImage,
-    OutputFormat,
-    RenderOptions,
     Route,
     Usage,
 )

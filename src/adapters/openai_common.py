@@ -25,7 +25,7 @@ from tenacity import (
 )
 
 from gpt_image_2_mcp.domain import errors
-from gpt_image_2_mcp.domain.values import RenderOptions
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
 
 from .redaction import scrub
 

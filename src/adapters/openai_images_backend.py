@@ -10,13 +10,13 @@ import openai
 
 from gpt_image_2_mcp.domain import errors
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.values import (
     MODEL,
     BackendResult,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
-    RenderOptions,
     Route,
     Usage,
 )

@@ -12,6 +12,7 @@ import openai
 from gpt_image_2_mcp.domain import errors
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.pricing import host_model_is_priced
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.values import (
     MODEL,
     BackendResult,
@@ -19,7 +20,6 @@ from gpt_image_2_mcp.domain.values import (
     GeneratedImage,
     GenerationRequest,
     InputImage,
-    RenderOptions,
     Route,
     Usage,
 )

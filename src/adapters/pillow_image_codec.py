@@ -9,7 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageCodec
-from gpt_image_2_mcp.domain.values import MAX_PIXELS, InputImage, Preview, base64_length
+from gpt_image_2_mcp.domain.render_settings import MAX_PIXELS
+from gpt_image_2_mcp.domain.values import InputImage, Preview, base64_length
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 ACCEPTED_INPUTS = "PNG, JPEG or WEBP"

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from .errors import SessionNotFound
 from .ports import ProgressReporter, SessionRepository
+from .render_settings import RenderOptions, RenderOverrides
 from .services import (
     DEFAULT_OPTIONS,
     DEFAULT_PLACEMENT,
@@ -23,7 +24,6 @@ from .services import (
     no_progress,
 )
 from .sessions import EditSession
-from .values import RenderOptions, RenderOverrides
 
 NO_OVERRIDES = RenderOverrides()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .values import ImageSize, Quality, RenderOptions, Usage
+from .render_settings import ImageSize, Quality, RenderOptions
+from .values import Usage
 
 PER_MILLION = {
     "text_in": 5.00,

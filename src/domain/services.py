@@ -12,6 +12,7 @@ from enum import StrEnum
 from .errors import BackendProtocolError, ImageServerError, InvalidRequest
 from .ports import ImageBackend, ImageCodec, ImageSink, ImageSource, PartialImageHandler, ProgressReporter
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
+from .render_settings import RenderOptions
 from .values import (
     MAX_EDIT_INPUTS,
     MODEL,
@@ -19,7 +20,6 @@ from .values import (
     EditRequest,
     GenerationRequest,
     InputImage,
-    RenderOptions,
     Route,
     SavedImage,
     Usage,

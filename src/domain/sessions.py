@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import InvalidRequest
-from .values import RenderOptions
+from .render_settings import RenderOptions
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,9 @@ import anyio
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Background, OutputFormat, Quality, RenderOptions
 from gpt_image_2_mcp.domain.services import Placement
-from gpt_image_2_mcp.domain.values import (
-    SIZE_RULES,
-    Background,
-    GenerationRequest,
-    OutputFormat,
-    Quality,
-    RenderOptions,
-)
+from gpt_image_2_mcp.domain.values import GenerationRequest
 
 from .container import Container
 from .settings import ConfigurationError, Settings, load_settings

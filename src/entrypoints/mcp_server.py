@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
 from gpt_image_2_mcp import __version__
-from gpt_image_2_mcp.domain.values import SIZE_RULES
+from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
 from .container import Container
 from .image_tools import ImageTools

@@ -9,8 +9,8 @@ from mcp.types import CallToolResult
 
 from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.ports import ProgressReporter
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
-from gpt_image_2_mcp.domain.values import RenderOptions
 
 from .tool_arguments import (
     BackgroundArg,

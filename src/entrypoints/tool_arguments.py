@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from gpt_image_2_mcp.domain.render_settings import RenderOverrides
 from gpt_image_2_mcp.domain.services import Placement
-from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS, RenderOverrides
+from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS
 
 Prompt = Annotated[str, Field(description="What to draw or change, in plain language (1..32,000 characters).")]
 Size = Annotated[str, Field(description="'auto', 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait), or a "

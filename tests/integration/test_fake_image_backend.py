@@ -13,13 +13,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from gpt_image_2_mcp.adapters import fake_image_backend as fake_module
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
-from gpt_image_2_mcp.domain.values import (
-    EditRequest,
-    GenerationRequest,
-    ImageSize,
-    InputImage,
-    RenderOptions,
-)
+from gpt_image_2_mcp.domain.render_settings import ImageSize, RenderOptions
+from gpt_image_2_mcp.domain.values import EditRequest, GenerationRequest, InputImage
 
 SMALL = RenderOptions(size=ImageSize(1024, 1024))
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.domain import errors
+from gpt_image_2_mcp.domain.render_settings import ImageSize, Quality, RenderOptions
 from gpt_image_2_mcp.domain.services import EditInputs
-from gpt_image_2_mcp.domain.values import ImageSize, Quality, RenderOptions
 from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.conftest import make_container, png_bytes, write_png
 from tests.fakes.fake_openai_server import FakeOpenAIServer

@@ -8,16 +8,16 @@ import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.domain import errors
-from gpt_image_2_mcp.domain.services import Placement
-from gpt_image_2_mcp.domain.values import (
+from gpt_image_2_mcp.domain.render_settings import (
     Background,
-    GenerationRequest,
     ImageSize,
     Moderation,
     OutputFormat,
     Quality,
     RenderOptions,
 )
+from gpt_image_2_mcp.domain.services import Placement
+from gpt_image_2_mcp.domain.values import GenerationRequest
 from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted
 from tests.integration.conftest import TEST_KEY

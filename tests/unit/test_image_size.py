@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpt_image_2_mcp.domain.errors import InvalidRequest
-from gpt_image_2_mcp.domain.values import MAX_EDGE, MAX_PIXELS, MIN_PIXELS, PRESET_SIZES, ImageSize
+from gpt_image_2_mcp.domain.render_settings import MAX_EDGE, MAX_PIXELS, MIN_PIXELS, PRESET_SIZES, ImageSize
 
 
 def obeys_the_rules(w: int, h: int) -> bool:

@@ -1,7 +1,8 @@
 import pytest
 
 from gpt_image_2_mcp.domain.pricing import cost_from_usage, estimate_cost, estimate_image_cost
-from gpt_image_2_mcp.domain.values import ImageSize, Quality, RenderOptions, Usage
+from gpt_image_2_mcp.domain.render_settings import ImageSize, Quality, RenderOptions
+from gpt_image_2_mcp.domain.values import Usage
 
 
 @pytest.mark.parametrize("quality, size, price", [

@@ -3,17 +3,15 @@ from dataclasses import replace
 import pytest
 
 from gpt_image_2_mcp.domain.errors import InputImageError, InvalidRequest
-from gpt_image_2_mcp.domain.values import (
+from gpt_image_2_mcp.domain.render_settings import (
     Background,
-    EditRequest,
-    GenerationRequest,
     ImageSize,
-    InputImage,
     OutputFormat,
     Quality,
     RenderOptions,
     RenderOverrides,
 )
+from gpt_image_2_mcp.domain.values import EditRequest, GenerationRequest, InputImage
 
 
 def image(w=1024, h=1024, mime="image/png", alpha=False, size=10):

@@ -2,8 +2,8 @@ import pytest
 
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.domain.errors import SessionNotFound
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.sessions import EditSession
-from gpt_image_2_mcp.domain.values import RenderOptions
 
 
 class Clock:
