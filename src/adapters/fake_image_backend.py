@@ -5,15 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import textwrap
-import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Literal
 
 import anyio
 import anyio.to_thread
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
 from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost
@@ -28,25 +26,14 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
+from .placeholder_fonts import FREETYPE, drawable, font
+
 PLACEHOLDER_NOTE = (
     "PLACEHOLDER: this image was drawn by the offline fake backend; no OpenAI API was called and nothing "
     "was spent. To get real gpt-image-2 images, set OPENAI_API_KEY in the server's environment (and remove "
     "GPT_IMAGE_2_BACKEND=fake if it is set), then restart the server."
 )
 _DEFAULT_EDGE = 1024
-# Fonts with wide coverage, best first; Pillow finds a bare file name in the system's font folders.
-_FONT_FILES = (
-    "NotoSansCJK-Regular.ttc",  # Linux with Noto CJK: Latin, Greek, Cyrillic and CJK in one face
-    "Arial Unicode.ttf",  # macOS
-    "msyh.ttc",  # Windows (Microsoft YaHei): Latin and CJK
-    "DejaVuSans.ttf",  # most Linux systems: Latin, Greek, Cyrillic and many symbols, no CJK
-    "arial.ttf",  # Windows
-)
-_PROBE_SIZE = 24
-_MISSING = "\U0010fffd"  # a private-use code point no font draws: shows what this font draws for "no glyph"
-# Pillow's FreeType fonts share one FreeType library and are not safe to use from two threads at once;
-# re-entrant because drawing text checks glyphs, which draws too.
-_FREETYPE = threading.RLock()
 CALL_HISTORY = 64
 """How many calls a backend remembers by default: enough to inspect recent calls, small enough to stay flat."""
 
@@ -232,8 +219,8 @@ def _write(draw: ImageDraw.ImageDraw, scene: Scene, edge: int) -> None:
     lines += [scene.caption, ""] if scene.caption else [""]
     lines += textwrap.wrap(scene.prompt, columns)[: max(1, (height // (font_size + 6)) - 6)]
     text = "\n".join(drawable(line) for line in lines)
-    with _FREETYPE:
-        draw.multiline_text((edge * 4, edge * 4), text, fill=(255, 255, 255), font=_font(font_size), spacing=6)
+    with FREETYPE:
+        draw.multiline_text((edge * 4, edge * 4), text, fill=(255, 255, 255), font=font(font_size), spacing=6)
 
 
 def _encode(image: Image.Image, options: RenderOptions) -> bytes:
@@ -257,48 +244,3 @@ def _paste_thumbnail(image: Image.Image, draw: ImageDraw.ImageDraw, source: Imag
     draw.rectangle((left - edge, top - edge, left + thumb.width + edge - 1, top + thumb.height + edge - 1),
                    fill=(255, 255, 255))
     image.paste(thumb, (left, top), thumb)  # through its own alpha: transparent areas show the white mat
-
-
-@lru_cache(maxsize=1)
-def _font_file() -> str | None:
-    """The first of _FONT_FILES this system has, looked up once: each miss walks the font folders."""
-    for name in _FONT_FILES:
-        try:
-            with _FREETYPE:
-                return ImageFont.truetype(name, _PROBE_SIZE).path
-        except OSError:
-            continue
-    return None
-
-
-@lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """The placeholder font at a size; Pillow's built-in font (ASCII and little more) if the system has none."""
-    path = _font_file()
-    with _FREETYPE:
-        return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
-
-
-def _glyph_picture(char: str) -> tuple[object, bytes] | None:
-    """How the placeholder font draws one character: its box and pixels, or None if it cannot draw it at all."""
-    font = _font(_PROBE_SIZE)
-    canvas = Image.new("L", (_PROBE_SIZE * 3, _PROBE_SIZE * 2))
-    try:
-        with _FREETYPE:
-            ImageDraw.Draw(canvas).text((_PROBE_SIZE // 2, 0), char, fill=255, font=font)
-            return font.getbbox(char), canvas.tobytes()
-    except (ValueError, OSError):  # e.g. a lone surrogate, or non-Latin-1 text with a bitmap font
-        return None
-
-
-@lru_cache(maxsize=4096)
-def font_covers(char: str) -> bool:
-    """Whether the placeholder font has a glyph for char: Pillow has no direct check, so compare its picture
-    with the picture of a code point no font has (the "missing glyph" box). Cached: prompts repeat letters."""
-    picture = _glyph_picture(char)
-    return picture is not None and picture != _glyph_picture(_MISSING)
-
-
-def drawable(text: str) -> str:
-    """text with each character the font lacks replaced by '?': a '?' says more than a row of identical boxes."""
-    return "".join(c if font_covers(c) else "?" for c in text)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from gpt_image_2_mcp.adapters import fake_image_backend as fake_module
+from gpt_image_2_mcp.adapters import placeholder_fonts
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.domain.render_settings import ImageSize, RenderOptions
 from gpt_image_2_mcp.domain.values import EditRequest, GenerationRequest, InputImage
@@ -142,21 +143,21 @@ def system_font_installed() -> bool:
 
 
 def test_the_glyph_check_knows_a_drawn_letter_from_a_missing_one():
-    assert fake_module.font_covers("A")
-    assert fake_module.font_covers(" ")
-    assert not fake_module.font_covers("\U0010fffd")
+    assert placeholder_fonts.font_covers("A")
+    assert placeholder_fonts.font_covers(" ")
+    assert not placeholder_fonts.font_covers("\U0010fffd")
 
 
 def test_characters_the_font_lacks_become_question_marks():
-    shown = fake_module.drawable(MIXED)
+    shown = placeholder_fonts.drawable(MIXED)
     assert len(shown) == len(MIXED)
-    assert all((s == c and fake_module.font_covers(c)) or s == "?" for s, c in zip(shown, MIXED, strict=True))
+    assert all((s == c and placeholder_fonts.font_covers(c)) or s == "?" for s, c in zip(shown, MIXED, strict=True))
     assert shown.startswith("Caf") and shown.endswith("? done")
 
 
 @pytest.mark.skipif(not system_font_installed(), reason="needs DejaVu Sans, as most Linux systems have")
 def test_a_system_font_with_wide_coverage_is_used_where_one_is_installed():
-    assert all(fake_module.font_covers(c) for c in "éÅßЖжλ€")  # Pillow's built-in font has none of these
+    assert all(placeholder_fonts.font_covers(c) for c in "éÅßЖжλ€")  # Pillow's built-in font has none of these
 
 
 @pytest.fixture
@@ -178,7 +179,7 @@ async def test_a_prompt_in_any_script_renders_and_no_missing_glyph_is_drawn(draw
     result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
     with Image.open(io.BytesIO(result.images[0].data)) as decoded:
         assert decoded.size == (1024, 1024)
-    assert drawn and all(fake_module.font_covers(c) for text in drawn for c in text.replace("\n", ""))
+    assert drawn and all(placeholder_fonts.font_covers(c) for text in drawn for c in text.replace("\n", ""))
 
 
 @pytest.fixture
@@ -186,19 +187,19 @@ def no_system_fonts(monkeypatch):
     """As on a slim container image: none of the preferred fonts is installed."""
 
     def clear():
-        for cached in (fake_module._font_file, fake_module._font, fake_module.font_covers):
+        for cached in (placeholder_fonts._font_file, placeholder_fonts.font, placeholder_fonts.font_covers):
             cached.cache_clear()
 
-    monkeypatch.setattr(fake_module, "_FONT_FILES", ("no-such-font-anywhere.ttf",))
+    monkeypatch.setattr(placeholder_fonts, "_FONT_FILES", ("no-such-font-anywhere.ttf",))
     clear()
     yield
     clear()
 
 
 async def test_without_a_system_font_the_built_in_one_is_used_and_still_draws_no_boxes(no_system_fonts):
-    assert fake_module._font_file() is None
-    assert fake_module.font_covers("A") and not fake_module.font_covers("東")
-    assert fake_module.drawable("A東") == "A?"
+    assert placeholder_fonts._font_file() is None
+    assert placeholder_fonts.font_covers("A") and not placeholder_fonts.font_covers("東")
+    assert placeholder_fonts.drawable("A東") == "A?"
     result = await FakeImageBackend().generate(GenerationRequest(MIXED, SMALL))
     assert result.images[0].data.startswith(b"\x89PNG")
 
