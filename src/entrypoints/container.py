@@ -51,6 +51,7 @@ class Container(containers.DeclarativeContainer):
         _lazy(_OPENAI + "openai_common:RetryPolicy"),
         max_attempts=settings.provided.max_attempts,
         max_total_s=settings.provided.retry_max_seconds,
+        attempt_timeout_s=settings.provided.request_timeout_s,
     )
     openai_client = providers.Singleton(
         _lazy(_OPENAI + "openai_common:build_client"),
