@@ -7,9 +7,11 @@ import binascii
 import email.utils
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, TypeVar
 
 import anyio
@@ -68,24 +70,39 @@ def build_client(
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
-    """The server's requested wait, from retry-after-ms or Retry-After (seconds or an HTTP date)."""
+    """The server's requested wait, from retry-after-ms or Retry-After (seconds or an HTTP date).
+
+    A hint that cannot be read (`Retry-After: soon`, a negative, NaN or infinite number, a malformed date) is
+    ignored: None, so the caller backs off as usual rather than failing on the server's typo."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    if (ms := _seconds(headers.get("retry-after-ms"))) is not None:
+        return ms / 1000
     value = headers.get("retry-after")
     if value is None:
         return None
+    if (seconds := _seconds(value)) is not None:
+        return seconds
     try:
-        return max(0.0, float(value))
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # RFC 9110: HTTP dates are GMT
+        parsed = parsed.replace(tzinfo=UTC)
+    return max(0.0, parsed.timestamp() - time.time())  # a date in the past means "now"
+
+
+def _seconds(value: str | None) -> float | None:
+    """A non-negative, finite number of seconds, or None."""
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 class DeadlineExceeded(Exception):

@@ -110,6 +110,24 @@ async def test_a_single_possible_attempt_mentions_no_count(fake_openai, tmp_path
     assert len(fake_openai.requests_to("/v1/images/generations")) == 1
 
 
+@pytest.mark.parametrize("hint", ["soon", "-5", "NaN", "inf", "-inf", "1e999", "Wed, 99 Foo 2025 25:61:00 GMT", ""])
+async def test_an_unreadable_retry_after_is_ignored_and_the_call_backs_off_as_usual(openai_container, fake_openai,
+                                                                                     hint):
+    fake_openai.script("generations", FakeOpenAIServer.error(503, "busy", type="server_error",
+                                                             headers={"Retry-After": hint}))
+    outcome = await generate(openai_container)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 2
+    assert len(outcome.images) == 1
+
+
+async def test_an_unreadable_retry_after_ms_falls_back_to_retry_after(openai_container, fake_openai):
+    fake_openai.script("generations", FakeOpenAIServer.error(
+        429, "slow", type="rate_limit_error", headers={"retry-after-ms": "later", "retry-after": "60"}))
+    with pytest.raises(errors.BackendRateLimited, match="wait 60s"):
+        await generate(openai_container)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 1
+
+
 async def test_a_400_is_never_retried(openai_container, fake_openai):
     fake_openai.script("generations", FakeOpenAIServer.error(400, "Invalid size", param="size"))
     with pytest.raises(errors.BackendRejected, match="parameter size"):

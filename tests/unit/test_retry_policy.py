@@ -1,4 +1,4 @@
-"""RetryPolicy on its own: real attempt counts and per-attempt deadlines."""
+"""RetryPolicy on its own: real attempt counts, per-attempt deadlines, and readable Retry-After hints only."""
 
 import anyio
 import httpx2
@@ -9,6 +9,7 @@ from gpt_image_2_mcp.adapters.openai_common import (
     CallFailed,
     DeadlineExceeded,
     RetryPolicy,
+    retry_after_seconds,
     translate,
 )
 from gpt_image_2_mcp.domain import errors
@@ -136,3 +137,31 @@ async def test_an_outside_cancellation_is_not_a_deadline():
     with anyio.move_on_after(0.05) as scope:
         await policy.run(hang)
     assert scope.cancelled_caught
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"retry-after-ms": "300"}, 0.3),
+    ({"retry-after": "2"}, 2.0),
+    ({"retry-after": " 2 "}, 2.0),
+    ({"retry-after": "0"}, 0.0),
+    ({"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),  # a date in the past: now
+    ({"retry-after-ms": "soon", "retry-after": "3"}, 3.0),
+    ({"retry-after": "soon"}, None),
+    ({"retry-after": ""}, None),
+    ({"retry-after": "-1"}, None),
+    ({"retry-after": "nan"}, None),
+    ({"retry-after": "inf"}, None),
+    ({"retry-after": "1e999"}, None),
+    ({"retry-after-ms": "-300"}, None),
+    ({"retry-after": "Mon, 32 Foo 2025 99:99:99 GMT"}, None),
+    ({"retry-after": "Mon, 01 Jan 99999 00:00:00 GMT"}, None),
+    ({}, None),
+])
+def test_retry_after_hints_that_cannot_be_read_are_ignored(headers, expected):
+    got = retry_after_seconds(status_error(503, headers))
+    assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_an_http_date_without_a_zone_is_read_as_gmt():
+    got = retry_after_seconds(status_error(503, {"retry-after": "Fri, 01 Jan 2100 00:00:00 -0000"}))
+    assert got is not None and got > 0
