@@ -160,6 +160,23 @@ async def test_address_literals_are_checked_without_a_lookup(url):
     assert resolver.calls == []
 
 
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe",
+                                     "2002:a9fe:a9fe::1", "fe80::1"])
+async def test_a_link_local_address_in_any_spelling_is_refused_without_suggesting_to_allow_it(address):
+    resolver = Resolver({"metadata.test": [address]})
+    with pytest.raises(UrlFetchRefused, match="non-public") as refused:
+        await HttpxUrlFetcher(resolver=resolver).fetch("http://metadata.test/latest/meta-data/")
+    assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS" not in str(refused.value)
+
+
+async def test_an_ipv6_name_embedding_a_private_ipv4_address_is_refused(bait):
+    port, log = bait
+    resolver = Resolver({"sixtofour.test": ["2002:a00:1::"]})
+    with pytest.raises(UrlFetchRefused, match=r"sixtofour\.test resolves to 2002:a00:1::"):
+        await HttpxUrlFetcher(resolver=resolver).fetch(f"http://sixtofour.test:{port}/a.png")
+    assert log.hits == []
+
+
 async def test_numeric_host_spellings_are_judged_by_what_they_resolve_to(bait):
     port, log = bait
     resolver = Resolver({"2130706433": ["127.0.0.1"], "0x7f.1": ["127.0.0.1"]})
