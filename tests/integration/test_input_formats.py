@@ -1,13 +1,15 @@
-"""Inputs that must work: camera JPEGs that Pillow reads as MPO."""
+"""Inputs that must work: camera JPEGs that Pillow reads as MPO, and data: URLs with wrapped base64."""
 
+import base64
 import io
 
 import pytest
 from PIL import Image
 
+from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
 from gpt_image_2_mcp.domain.errors import InputImageError
-from tests.conftest import make_container
+from tests.conftest import make_container, png_bytes
 from tests.integration.conftest import TEST_KEY
 
 
@@ -27,6 +29,10 @@ def jpeg_markers(data: bytes) -> list[bytes]:
         found.append(data[position + 1:position + 2] + data[position + 4:position + 8])
         position += 2 + length
     return found
+
+
+def source() -> LocalAndHttpImageSource:
+    return LocalAndHttpImageSource(PillowImageCodec(), fetcher=None)  # type: ignore[arg-type]
 
 
 # --- MPO ----------------------------------------------------------------------------------------------------------
@@ -73,3 +79,33 @@ async def test_an_mpo_file_reaches_the_api_as_a_jpeg(fake_openai, tmp_path):
     with Image.open(io.BytesIO(data)) as sent:
         assert (sent.format, sent.size) == ("JPEG", (128, 96))
     assert outcome.images
+
+
+# --- data: URLs -----------------------------------------------------------------------------------------------------
+
+PNG = png_bytes((40, 30))
+B64 = base64.b64encode(PNG).decode()
+
+
+def wrapped(text: str, width: int, newline: str) -> str:
+    return newline.join(text[i:i + width] for i in range(0, len(text), width))
+
+
+@pytest.mark.parametrize("payload", [
+    pytest.param(base64.encodebytes(PNG).decode(), id="76 columns, LF (RFC 2045)"),
+    pytest.param(wrapped(B64, 76, "\r\n"), id="76 columns, CRLF"),
+    pytest.param(wrapped(B64, 64, "\n"), id="64 columns (PEM-like)"),
+    pytest.param(wrapped(B64, 4, " "), id="spaces"),
+    pytest.param(wrapped(B64, 10, "\t\f"), id="tabs and form feeds"),
+    pytest.param(" \r\n" + B64 + "\r\n ", id="around"),
+])
+async def test_base64_with_ascii_whitespace_is_read(payload):
+    image = await source().load("data:image/png;base64," + payload, role="image 1")
+    assert image.data == PNG and (image.width, image.height) == (40, 30)
+
+
+@pytest.mark.parametrize("junk", ["!", "*", "\u00a0", "\v", "\u2028", "%0A", "-", "_"])
+async def test_other_characters_in_base64_are_still_refused(junk):
+    payload = B64[:40] + junk + B64[40:]
+    with pytest.raises(InputImageError, match="invalid base64"):
+        await source().load("data:image/png;base64," + payload, role="image 1")
