@@ -22,6 +22,9 @@ from http import HTTPStatus
 import anyio
 import httpx2
 
+from gpt_image_2_mcp.domain.errors import UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.domain.ports import UrlFetcher
+
 from .special_addresses import IPAddress, is_link_local, is_public_address
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -35,14 +38,6 @@ _HEADERS = {
     "Accept": "image/png,image/jpeg,image/webp,image/*;q=0.8,*/*;q=0.5",
     "User-Agent": "gpt-image-2-mcp (reference image fetch)",
 }
-
-
-class UrlFetchRefused(Exception):
-    """The URL may not be fetched: not http(s), malformed, or a host that resolves to a non-public address."""
-
-
-class UrlFetchFailed(Exception):
-    """The fetch was allowed but produced no body: DNS, connection, TLS, timeout, HTTP status, size, redirects."""
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -84,7 +79,7 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-class HttpxUrlFetcher:
+class HttpxUrlFetcher(UrlFetcher):
     """Fetches http(s) URLs whose every hop resolves to public addresses only, pinned to the checked address.
 
     - `allowed_hosts`: exact host names (case-insensitive; IDNA names and IP literals are normalised) that skip

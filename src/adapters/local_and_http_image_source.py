@@ -12,12 +12,11 @@ from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
 
-from gpt_image_2_mcp.domain.errors import InputImageError
-from gpt_image_2_mcp.domain.ports import ImageSource
+from gpt_image_2_mcp.domain.errors import InputImageError, UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.domain.ports import ImageSource, UrlFetcher
 from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
 
 from .filesystem_image_sink import path_from_user
-from .httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
 from .pillow_image_codec import PillowImageCodec
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
@@ -37,7 +36,7 @@ def _describe(reference: str) -> str:
 class LocalAndHttpImageSource(ImageSource):
     """Every input is decoded with Pillow before it may be uploaded; local reads honour the client's roots."""
 
-    def __init__(self, codec: PillowImageCodec, fetcher: HttpxUrlFetcher) -> None:
+    def __init__(self, codec: PillowImageCodec, fetcher: UrlFetcher) -> None:
         self._codec = codec
         self._fetcher = fetcher
 

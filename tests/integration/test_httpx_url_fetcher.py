@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
+from gpt_image_2_mcp.domain.errors import UrlFetchFailed, UrlFetchRefused
 
 PNGISH = b"\x89PNG" + b"x" * 96
 GZIP_BOMB = gzip.compress(b"\0" * (8 * 1024 * 1024))
