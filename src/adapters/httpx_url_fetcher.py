@@ -22,17 +22,14 @@ from http import HTTPStatus
 import anyio
 import httpx2
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from gpt_image_2_mcp.domain.errors import UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.domain.ports import UrlFetcher
+
+from .special_addresses import IPAddress, is_link_local, is_public_address
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """(host, port) -> the host's IP addresses as strings. Raises OSError when the name does not resolve."""
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are an IPv4 address
-_NOT_GLOBAL_V4 = (ipaddress.ip_network("192.0.0.0/24"),)  # IETF protocol assignments (Python 3.11 lists only parts)
-_NOT_GLOBAL_V6 = (
-    ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64
-    ipaddress.ip_network("3fff::/20"),  # RFC 9637 documentation (unknown to Python 3.11's tables)
-    ipaddress.ip_network("5f00::/16"),  # RFC 9602 SRv6 SIDs
-)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SHOWN_MAX = 200
@@ -41,42 +38,6 @@ _HEADERS = {
     "Accept": "image/png,image/jpeg,image/webp,image/*;q=0.8,*/*;q=0.5",
     "User-Agent": "gpt-image-2-mcp (reference image fetch)",
 }
-
-
-class UrlFetchRefused(Exception):
-    """The URL may not be fetched: not http(s), malformed, or a host that resolves to a non-public address."""
-
-
-class UrlFetchFailed(Exception):
-    """The fetch was allowed but produced no body: DNS, connection, TLS, timeout, HTTP status, size, redirects."""
-
-
-def is_public_address(ip: IPAddress) -> bool:
-    """True only for globally routable unicast addresses. IPv6 forms that embed an IPv4 address are judged by it.
-
-    IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::/96) addresses *are* IPv4 addresses in disguise: the
-    embedded address alone decides. 6to4 (2002::/16) and Teredo (2001::/32) must pass both checks (Teredo never
-    passes: it is not globally routable as such). IPv4-compatible ::a.b.c.d (deprecated) is always refused.
-    """
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return is_public_address(ip.ipv4_mapped)
-        if ip in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip.sixtofour is not None and not is_public_address(ip.sixtofour):
-            return False
-        if ip.teredo is not None and not all(is_public_address(embedded) for embedded in ip.teredo):
-            return False
-        if int(ip) >> 32 == 0:  # IPv4-compatible ::a.b.c.d, and :: and ::1
-            return False
-        if ip.is_site_local or any(ip in network for network in _NOT_GLOBAL_V6):
-            return False
-    elif any(ip in network for network in _NOT_GLOBAL_V4):
-        return False
-    return ip.is_global and not (
-        ip.is_multicast or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_unspecified
-    )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -118,7 +79,7 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-class HttpxUrlFetcher:
+class HttpxUrlFetcher(UrlFetcher):
     """Fetches http(s) URLs whose every hop resolves to public addresses only, pinned to the checked address.
 
     - `allowed_hosts`: exact host names (case-insensitive; IDNA names and IP literals are normalised) that skip
@@ -217,7 +178,7 @@ class HttpxUrlFetcher:
                     what = f"{host} is" if _is_ip(host) else f"{host} resolves to {address},"
                     refusal = (f"{what} a private, loopback, link-local or otherwise non-public address, so "
                                f"{_shown(url)}{reached} is not fetched. Download the image and pass its path instead")
-                    if address.is_link_local:  # cloud metadata lives here: never suggest unlocking it
+                    if is_link_local(address):  # cloud metadata lives here: never suggest unlocking it
                         raise UrlFetchRefused(refusal + ".")
                     raise UrlFetchRefused(
                         refusal + f", or, if this is an intranet host you trust, set GPT_IMAGE_2_ALLOWED_URL_HOSTS="

@@ -12,13 +12,11 @@ from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
 
-from gpt_image_2_mcp.domain.errors import InputImageError
-from gpt_image_2_mcp.domain.ports import ImageSource
+from gpt_image_2_mcp.domain.errors import InputImageError, UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSource, UrlFetcher
 from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
 
-from .httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
 from .local_path_policy import path_from_user, read_refusal, within_roots
-from .pillow_image_codec import PillowImageCodec
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
 
@@ -30,7 +28,7 @@ def _describe(reference: str) -> str:
 class LocalAndHttpImageSource(ImageSource):
     """Every input is decoded with Pillow before it may be uploaded; local reads honour the client's roots."""
 
-    def __init__(self, codec: PillowImageCodec, fetcher: HttpxUrlFetcher) -> None:
+    def __init__(self, codec: ImageCodec, fetcher: UrlFetcher) -> None:
         self._codec = codec
         self._fetcher = fetcher
 
@@ -80,7 +78,12 @@ class LocalAndHttpImageSource(ImageSource):
         if not match:
             raise InputImageError(f"{name} is not a valid data URL; use data:image/png;base64,<data>.")
         payload = reference[match.end():]
-        if len(payload) > MAX_INPUT_BYTES * 4 // 3 + 4:
+        limit = MAX_INPUT_BYTES * 4 // 3 + 4
+        if match.group(3) and len(payload) <= 2 * limit:
+            # Base64 wrapped at 76 characters (RFC 2045), with CRLF or spaces, is common: ASCII whitespace (as in
+            # WHATWG's forgiving-base64) is dropped; anything else that is not base64 is still refused below.
+            payload = payload.translate({0x09: None, 0x0A: None, 0x0C: None, 0x0D: None, 0x20: None})
+        if len(payload) > limit:
             raise InputImageError(f"{name} is larger than 50 MB.")
         try:
             if match.group(3):

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import openai
 
 from gpt_image_2_mcp.domain import errors
@@ -21,7 +22,7 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, is_retryable, output_fields, translate
+from .openai_common import RetryPolicy, decode_b64, output_fields, translate
 from .redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,16 @@ class OpenAIImagesBackend(ImageBackend):
             params = params | {"stream": True, "partial_images": options.partial_images}
         log.debug("images request: %s", {k: v for k, v in params.items() if k not in ("image", "mask", "prompt")})
         try:
-            response = await self._retry.run(lambda: method(**params))
             if streaming:
-                return await self._consume_stream(response, options, on_partial)  # type: ignore[arg-type]
+                # The attempt's deadline covers the whole stream; consuming it is never retried (see RetryPolicy).
+                return await self._retry.run_streaming(
+                    lambda: method(**params), lambda stream: self._consume_stream(stream, options, on_partial)
+                )
+            response = await self._retry.run(lambda: method(**params))
         except errors.ImageServerError:
             raise
-        except Exception as e:
-            attempts = f" after {self._retry.max_attempts} attempts" if is_retryable(e) else ""
-            raise translate(e, secrets=self._secrets, attempts=attempts) from None
+        except Exception as e:  # RetryPolicy's CallFailed carries the number of attempts really made
+            raise translate(e, secrets=self._secrets) from None
         return self._result(response, options)
 
     def _result(self, response: Any, options: RenderOptions) -> BackendResult:
@@ -133,7 +136,8 @@ class OpenAIImagesBackend(ImageBackend):
                 f"{scrub(str(e), self._secrets)}). Nothing was saved; try again.", request_id=request_id
             ) from None
         finally:
-            await stream.close()
+            with anyio.CancelScope(shield=True):  # also when the deadline cancelled the read: free the connection
+                await stream.close()
         if completed is None:
             raise errors.BackendProtocolError(
                 "The image stream ended before the final image arrived. Nothing was saved; try again.",

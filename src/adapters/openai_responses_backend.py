@@ -24,7 +24,7 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, is_retryable, output_fields, run_concurrently, translate
+from .openai_common import CallFailed, RetryPolicy, decode_b64, output_fields, run_concurrently, translate
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ class OpenAIResponsesBackend(ImageBackend):
             try:
                 await self._retry.run(lambda: self._client.files.delete(file_id))
             except Exception as e:  # never mask the edit's own outcome; leave a trace instead
-                log.error("could not delete uploaded file %s: %s", file_id, type(e).__name__)
+                cause = e.error if isinstance(e, CallFailed) else e
+                log.error("could not delete uploaded file %s: %s", file_id, type(cause).__name__)
 
         await run_concurrently(functools.partial(delete, file_id) for file_id in file_ids)
 
@@ -158,6 +159,6 @@ class OpenAIResponsesBackend(ImageBackend):
                                       request_id=request_id)
 
     def _translate(self, e: Exception) -> errors.ImageServerError:
-        attempts = f" after {self._retry.max_attempts} attempts" if is_retryable(e) else ""
-        return translate(e, secrets=self._secrets, attempts=attempts)
+        # RetryPolicy's CallFailed carries the number of attempts really made; translate puts it in the text.
+        return translate(e, secrets=self._secrets)
 

@@ -12,8 +12,10 @@ from gpt_image_2_mcp.domain.ports import ImageCodec
 from gpt_image_2_mcp.domain.render_settings import MAX_PIXELS
 from gpt_image_2_mcp.domain.values import InputImage, Preview, base64_length
 
-_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# MPO: what Pillow calls a JPEG carrying more images after the first (cameras, phones: depth maps, previews).
+_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "MPO": "image/jpeg"}
 ACCEPTED_INPUTS = "PNG, JPEG or WEBP"
+_MP_ENTRIES = 0xB002  # the MP Extensions' list of individual images (CIPA DC-007): offset and size of each
 
 
 def _open(data: bytes, source: str) -> Image.Image:
@@ -41,6 +43,56 @@ def _open(data: bytes, source: str) -> Image.Image:
     return image
 
 
+def _first_mpo_image(data: bytes, mpo: Image.Image, source: str) -> bytes:
+    """The first image of an MPO file, byte for byte, minus its MP Extensions segment: a plain JPEG.
+
+    Not re-encoded: an MPO's first image IS the leading JPEG of the file (SOI .. EOI, its length recorded in the
+    MP entry list), so it is cut out losslessly. Only the APP2 "MPF" segment is dropped, as it describes images
+    that are no longer there. The result must open as a JPEG of the same size and mode as Pillow's first frame."""
+    damaged = InputImageError(f"{source} is a multi-picture JPEG (MPO) whose first image cannot be separated "
+                              "cleanly; save it as a plain JPEG or PNG first.")
+    entries = getattr(mpo, "mpinfo", {}).get(_MP_ENTRIES) or []
+    size = entries[0].get("Size", 0) if entries and isinstance(entries[0], dict) else 0
+    # Up to its last EOI (a writer may pad the recorded size; FF D9 never occurs inside compressed data).
+    end = data.rfind(b"\xff\xd9", 0, min(size, len(data))) + 2
+    if end < 4:
+        raise damaged
+    try:
+        first = _without_mp_extensions(data[:end])
+        with Image.open(io.BytesIO(first)) as check:
+            same = (check.format, check.size, check.mode) == ("JPEG", mpo.size, mpo.mode)
+    except (OSError, ValueError, SyntaxError):
+        raise damaged from None
+    if not same:
+        raise damaged
+    return first
+
+
+def _without_mp_extensions(jpeg: bytes) -> bytes:
+    """`jpeg` without APP2 "MPF" segments: walks the marker segments up to the start of the scan."""
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("no JPEG start of image")
+    kept, position = [jpeg[:2]], 2
+    while position + 4 <= len(jpeg):
+        if jpeg[position] != 0xFF:
+            raise ValueError("no JPEG marker where one was due")
+        marker = jpeg[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xDA:  # start of scan: the compressed data and everything after stay as they are
+            break
+        length = int.from_bytes(jpeg[position + 2:position + 4], "big")
+        segment = jpeg[position:position + 2 + length]
+        if length < 2 or len(segment) != 2 + length:
+            raise ValueError("truncated JPEG segment")
+        if not (marker == 0xE2 and segment[4:8] == b"MPF\0"):
+            kept.append(segment)
+        position += 2 + length
+    kept.append(jpeg[position:])
+    return b"".join(kept)
+
+
 class PillowImageCodec(ImageCodec):
     """Decodes every input fully before it may leave the machine, and makes inline previews."""
 
@@ -49,8 +101,12 @@ class PillowImageCodec(ImageCodec):
         return image.width, image.height, _MIME[image.format or "PNG"]
 
     def decode_input(self, data: bytes, source: str) -> InputImage:
-        """Check that `data` is a whole, decodable image of an accepted format and size."""
+        """Check that `data` is a whole, decodable image of an accepted format and size. An MPO (a camera JPEG
+        with more images appended) becomes its first image, as a plain JPEG."""
         image = _open(data, source)
+        if image.format == "MPO":
+            data = _first_mpo_image(data, image, source)
+            image = _open(data, source)
         try:
             image.load()  # a truncated file fails here, not at the API
         except (OSError, SyntaxError, ValueError) as e:

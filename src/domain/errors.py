@@ -19,6 +19,14 @@ class OutputLocationError(InvalidRequest):
     """The output folder is refused or unusable."""
 
 
+class UrlFetchRefused(InvalidRequest):
+    """The URL may not be fetched: not http(s), malformed, or a host that resolves to a non-public address."""
+
+
+class UrlFetchFailed(ImageServerError):
+    """The fetch was allowed but produced no body: DNS, connection, TLS, timeout, HTTP status, size, redirects."""
+
+
 class SessionNotFound(ImageServerError):
     """No live edit session has that id."""
 

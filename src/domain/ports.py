@@ -87,6 +87,14 @@ class ImageSource(Protocol):
         """Read and decode one input. Raises InputImageError naming the input and the problem."""
 
 
+class UrlFetcher(Protocol):
+    """Fetches an http(s) URL without becoming a way to reach internal hosts."""
+
+    @abstractmethod
+    async def fetch(self, url: str) -> tuple[bytes, str | None]:
+        """(body, content type) of `url`. Raises UrlFetchRefused or UrlFetchFailed."""
+
+
 class SessionRepository(Protocol):
     """Keeps edit sessions between calls."""
 

@@ -39,7 +39,8 @@ async def open_openai_backend(settings: Settings) -> AsyncIterator[ImageBackend]
         project=settings.project,
         timeout_s=settings.request_timeout_s,
     )
-    retry = common.RetryPolicy(max_attempts=settings.max_attempts, max_total_s=settings.retry_max_seconds)
+    retry = common.RetryPolicy(max_attempts=settings.max_attempts, max_total_s=settings.retry_max_seconds,
+                               attempt_timeout_s=settings.request_timeout_s)
     try:
         yield FallbackImageBackend(
             primary=images.OpenAIImagesBackend(client, retry, settings.secrets),

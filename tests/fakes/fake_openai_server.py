@@ -45,6 +45,9 @@ class Scripted:
     delay: float = 0.0
     drop: bool = False
     cut_stream_after: int | None = None
+    drip: float = 0.0
+    """Seconds between bytes: the headers go at once, then the body (or the event stream) one byte at a time,
+    so a per-read timeout never fires while the answer takes forever."""
 
 
 @lru_cache(maxsize=32)
@@ -178,7 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     # -- plumbing --------------------------------------------------------------------------------------
+    _drip = 0.0
+
     def _read(self) -> RecordedRequest:
+        self._drip = 0.0  # per request: a keep-alive connection serves several
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         content_type = self.headers.get("content-type", "")
@@ -201,7 +207,19 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Write `data`, one byte per `drip` seconds when the scripted answer asks for a drip."""
+        drip = self._drip
+        if not drip:
+            self.wfile.write(data)
+            return
+        self.wfile.flush()
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+            time.sleep(drip)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -213,6 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _scripted(self, route: str, default: Any) -> None:
         """Answer with the next scripted answer for `route`, or call `default(scripted_or_None)`."""
         answer = self.server_fake._next(route)
+        self._drip = answer.drip if answer is not None else 0.0
         if answer is not None:
             if answer.delay:
                 time.sleep(answer.delay)
@@ -304,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         for index, (name, data) in enumerate(events):
             if cut is not None and index >= cut:
                 return self._drop()
-            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self._write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
         return None
 

@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher, UrlFetchFailed, UrlFetchRefused
+from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
+from gpt_image_2_mcp.domain.errors import UrlFetchFailed, UrlFetchRefused
 
 PNGISH = b"\x89PNG" + b"x" * 96
 GZIP_BOMB = gzip.compress(b"\0" * (8 * 1024 * 1024))
@@ -158,6 +159,23 @@ async def test_address_literals_are_checked_without_a_lookup(url):
     with pytest.raises(UrlFetchRefused, match="non-public"):
         await HttpxUrlFetcher(resolver=resolver).fetch(url)
     assert resolver.calls == []
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe",
+                                     "2002:a9fe:a9fe::1", "fe80::1"])
+async def test_a_link_local_address_in_any_spelling_is_refused_without_suggesting_to_allow_it(address):
+    resolver = Resolver({"metadata.test": [address]})
+    with pytest.raises(UrlFetchRefused, match="non-public") as refused:
+        await HttpxUrlFetcher(resolver=resolver).fetch("http://metadata.test/latest/meta-data/")
+    assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS" not in str(refused.value)
+
+
+async def test_an_ipv6_name_embedding_a_private_ipv4_address_is_refused(bait):
+    port, log = bait
+    resolver = Resolver({"sixtofour.test": ["2002:a00:1::"]})
+    with pytest.raises(UrlFetchRefused, match=r"sixtofour\.test resolves to 2002:a00:1::"):
+        await HttpxUrlFetcher(resolver=resolver).fetch(f"http://sixtofour.test:{port}/a.png")
+    assert log.hits == []
 
 
 async def test_numeric_host_spellings_are_judged_by_what_they_resolve_to(bait):
@@ -363,7 +381,7 @@ def pki(tmp_path_factory):
     x509 = pytest.importorskip("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     folder = tmp_path_factory.mktemp("pki")
     now = datetime.datetime.now(datetime.UTC)
@@ -371,12 +389,23 @@ def pki(tmp_path_factory):
     def name(text):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
 
+    def key_usage(**granted):
+        usages = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                  "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+        return x509.KeyUsage(**{usage: granted.get(usage, False) for usage in usages})
+
+    # Python 3.13's default contexts set VERIFY_X509_STRICT: every certificate needs an Authority Key Identifier,
+    # a CA a Subject Key Identifier, a critical basicConstraints and a keyUsage allowing keyCertSign.
     ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder().subject_name(name("bait CA")).issuer_name(name("bait CA"))
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
 
@@ -389,6 +418,11 @@ def pki(tmp_path_factory):
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([
                 x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(key_usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         cert_file, key_file = folder / f"{dns_name}.pem", folder / f"{dns_name}.key"
@@ -400,6 +434,7 @@ def pki(tmp_path_factory):
         return context
 
     client_context = ssl.create_default_context(cadata=ca_cert.public_bytes(serialization.Encoding.PEM).decode())
+    client_context.verify_flags |= ssl.VERIFY_X509_STRICT  # the default from 3.13 on: the same checks everywhere
     return server_context, client_context
 
 

@@ -93,9 +93,40 @@ async def test_a_retry_after_beyond_the_budget_fails_at_once(openai_container, f
     fake_openai.script("generations", FakeOpenAIServer.error(429, "slow", type="rate_limit_error",
                                                              headers={"retry-after": "60"}))
     started = time.monotonic()
+    with pytest.raises(errors.BackendRateLimited, match="wait 60s") as caught:
+        await generate(openai_container)
+    assert "after 1 attempt (" in str(caught.value)  # the count really made, not max_attempts
+    assert time.monotonic() - started < 2
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 1
+
+
+async def test_a_single_possible_attempt_mentions_no_count(fake_openai, tmp_path):
+    from tests.conftest import make_container
+
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
+                               max_attempts=1)
+    fake_openai.script("generations", FakeOpenAIServer.error(503, "busy", type="server_error"))
+    with pytest.raises(errors.BackendUnavailable, match=r"failed with 503 \(busy\)") as caught:
+        await generate(container)
+    assert "attempt" not in str(caught.value)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 1
+
+
+@pytest.mark.parametrize("hint", ["soon", "-5", "NaN", "inf", "-inf", "1e999", "Wed, 99 Foo 2025 25:61:00 GMT", ""])
+async def test_an_unreadable_retry_after_is_ignored_and_the_call_backs_off_as_usual(openai_container, fake_openai,
+                                                                                     hint):
+    fake_openai.script("generations", FakeOpenAIServer.error(503, "busy", type="server_error",
+                                                             headers={"Retry-After": hint}))
+    outcome = await generate(openai_container)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 2
+    assert len(outcome.images) == 1
+
+
+async def test_an_unreadable_retry_after_ms_falls_back_to_retry_after(openai_container, fake_openai):
+    fake_openai.script("generations", FakeOpenAIServer.error(
+        429, "slow", type="rate_limit_error", headers={"retry-after-ms": "later", "retry-after": "60"}))
     with pytest.raises(errors.BackendRateLimited, match="wait 60s"):
         await generate(openai_container)
-    assert time.monotonic() - started < 2
     assert len(fake_openai.requests_to("/v1/images/generations")) == 1
 
 
@@ -160,6 +191,44 @@ async def test_a_hung_request_times_out_with_a_hint(fake_openai, tmp_path):
     fake_openai.script("generations", Scripted(delay=2), Scripted(delay=2))
     with pytest.raises(errors.BackendUnavailable, match="GPT_IMAGE_2_REQUEST_TIMEOUT_S"):
         await generate(container)
+
+
+TINY_ANSWER = {"created": 1, "data": [{"b64_json": base64.b64encode(b"x" * 60).decode()}]}
+
+
+async def test_an_answer_dripping_a_byte_at_a_time_ends_at_the_attempt_deadline(fake_openai, tmp_path):
+    """Each byte comes well within the per-read timeout, yet the whole answer would take ~10 s: each attempt is
+    cut at GPT_IMAGE_2_REQUEST_TIMEOUT_S and retried, and the error counts the attempts really made."""
+    from tests.conftest import make_container
+
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
+                               request_timeout_s=1, max_attempts=2, retry_max_seconds=5)
+    fake_openai.script("generations", *[Scripted(json=TINY_ANSWER, drip=0.08)] * 3)
+    with pytest.raises(errors.BackendUnavailable, match=r"within 1s after 2 attempts\. .*REQUEST_TIMEOUT_S"):
+        await generate(container)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 2
+    assert files_in(tmp_path) == []
+
+
+async def test_a_dripping_stream_ends_at_the_deadline_and_is_not_retried(fake_openai, tmp_path):
+    """The deadline covers consuming the stream; a stream that began is never retried (partials may have gone
+    out, the image is being billed)."""
+    from tests.conftest import make_container
+
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
+                               request_timeout_s=1, max_attempts=3, retry_max_seconds=5)
+    fake_openai.script("generations", *[Scripted(drip=0.05)] * 3)
+    steps = []
+
+    async def progress(done, total, message):
+        steps.append(message)
+
+    request = GenerationRequest("a boat", RenderOptions(partial_images=1))
+    with pytest.raises(errors.BackendUnavailable, match=r"within 1s after 1 attempt\. .*REQUEST_TIMEOUT_S"):
+        await (await resolve(container.generate_image))(request, Placement(), progress)
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 1
+    assert not any("partial" in step for step in steps)
+    assert files_in(tmp_path) == []
 
 
 async def test_streaming_turns_partial_images_into_callbacks(openai_container, fake_openai, tmp_path):
