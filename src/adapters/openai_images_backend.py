@@ -22,7 +22,9 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import RetryPolicy, decode_b64, output_fields, translate
+from .openai_common import decode_b64, output_fields
+from .openai_errors import translate
+from .openai_retry import RetryPolicy
 from .redaction import scrub
 
 log = logging.getLogger(__name__)

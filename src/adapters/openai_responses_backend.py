@@ -24,7 +24,9 @@ from gpt_image_2_mcp.domain.values import (
     Usage,
 )
 
-from .openai_common import CallFailed, RetryPolicy, decode_b64, output_fields, run_concurrently, translate
+from .openai_common import decode_b64, output_fields, run_concurrently
+from .openai_errors import translate
+from .openai_retry import CallFailed, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,12 @@ class OpenAIResponsesBackend(ImageBackend):
         }
         if options.user:
             params["safety_identifier"] = options.user
-        responses: list[Any] = [None] * options.n
+        responses = await self._create_all(params, options.n)
+        return self._result(responses, options)
+
+    async def _create_all(self, params: dict[str, Any], n: int) -> list[Any]:
+        """n calls at once: the tool makes one image per call."""
+        responses: list[Any] = [None] * n
 
         async def one(index: int) -> None:
             try:
@@ -111,7 +118,10 @@ class OpenAIResponsesBackend(ImageBackend):
             except Exception as e:
                 raise self._translate(e) from None
 
-        await run_concurrently(functools.partial(one, index) for index in range(options.n))
+        await run_concurrently(functools.partial(one, index) for index in range(n))
+        return responses
+
+    def _result(self, responses: list[Any], options: RenderOptions) -> BackendResult:
         images: list[GeneratedImage] = []
         usage = Usage(host_model=self._host_model)
         request_id = None
@@ -134,6 +144,10 @@ class OpenAIResponsesBackend(ImageBackend):
                     host_input_tokens=usage.host_input_tokens + response.usage.input_tokens,
                     host_output_tokens=usage.host_output_tokens + response.usage.output_tokens,
                 )
+        return BackendResult(tuple(images), usage, route=Route.RESPONSES, applied=applied, request_id=request_id,
+                             notes=(self._note(options),), unpriced_images=len(images))
+
+    def _note(self, options: RenderOptions) -> str:
         note = (
             f"Served by the Responses API route (host model {self._host_model}) because the direct edits "
             f"endpoint refused gpt-image-2 or OPENAI_FORCE_RESPONSES_EDITS is set; the image cost is estimated, "
@@ -143,8 +157,7 @@ class OpenAIResponsesBackend(ImageBackend):
             note += " This route does not stream, so no partial images were produced."
         if not host_model_is_priced(self._host_model):
             note += f" The host model's text tokens are not priced ({self._host_model} is not in the price table)."
-        return BackendResult(tuple(images), usage, route=Route.RESPONSES, applied=applied, request_id=request_id,
-                             notes=(note,), unpriced_images=len(images))
+        return note
 
     def _call_failure(self, call: Any, request_id: str | None) -> errors.BackendError:
         error = call.error

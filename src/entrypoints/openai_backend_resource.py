@@ -20,10 +20,10 @@ from .settings import Settings
 _ADAPTERS = "gpt_image_2_mcp.adapters"
 
 
-def _import_adapters() -> tuple[ModuleType, ModuleType, ModuleType]:
+def _import_adapters() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
     return tuple(  # type: ignore[return-value]
         importlib.import_module(f"{_ADAPTERS}.{name}")
-        for name in ("openai_common", "openai_images_backend", "openai_responses_backend")
+        for name in ("openai_common", "openai_retry", "openai_images_backend", "openai_responses_backend")
     )
 
 
@@ -31,7 +31,7 @@ async def open_openai_backend(settings: Settings) -> AsyncIterator[ImageBackend]
     """The Images API, falling back to the Responses API for edits, over one SDK client."""
     from gpt_image_2_mcp.adapters.fallback_image_backend import FallbackImageBackend
 
-    common, images, responses = await anyio.to_thread.run_sync(_import_adapters)
+    common, retries, images, responses = await anyio.to_thread.run_sync(_import_adapters)
     client = common.build_client(
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         base_url=settings.base_url,
@@ -39,8 +39,8 @@ async def open_openai_backend(settings: Settings) -> AsyncIterator[ImageBackend]
         project=settings.project,
         timeout_s=settings.request_timeout_s,
     )
-    retry = common.RetryPolicy(max_attempts=settings.max_attempts, max_total_s=settings.retry_max_seconds,
-                               attempt_timeout_s=settings.request_timeout_s)
+    retry = retries.RetryPolicy(max_attempts=settings.max_attempts, max_total_s=settings.retry_max_seconds,
+                                attempt_timeout_s=settings.request_timeout_s)
     try:
         yield FallbackImageBackend(
             primary=images.OpenAIImagesBackend(client, retry, settings.secrets),

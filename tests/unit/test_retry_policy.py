@@ -5,13 +5,8 @@ import httpx2
 import openai
 import pytest
 
-from gpt_image_2_mcp.adapters.openai_common import (
-    CallFailed,
-    DeadlineExceeded,
-    RetryPolicy,
-    retry_after_seconds,
-    translate,
-)
+from gpt_image_2_mcp.adapters.openai_errors import translate
+from gpt_image_2_mcp.adapters.openai_retry import CallFailed, DeadlineExceeded, RetryPolicy, retry_after_seconds
 from gpt_image_2_mcp.domain import errors
 
 FAST = {"backoff_base_s": 0.001, "backoff_max_s": 0.002}
