@@ -31,6 +31,18 @@ class SessionNotFound(ImageServerError):
     """No live edit session has that id."""
 
 
+class SessionMovedOn(ImageServerError):
+    """Another process recorded a turn in the session while this one was being made."""
+
+
+class ImageNotFound(ImageServerError):
+    """No catalogued image has that id for this owner, or its file is gone."""
+
+
+class StateStoreError(ImageServerError):
+    """The state store (SQLite file or Redis) failed or cannot be reached."""
+
+
 class NotConfigured(ImageServerError):
     """The backend needs configuration it does not have (an API key, usually)."""
 

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .sessions import EditSession
+from .catalogue import ImagePage, ImageRecord
+from .sessions import EditSession, Turn
 from .values import BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
 PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
@@ -96,24 +97,46 @@ class UrlFetcher(Protocol):
 
 
 class SessionRepository(Protocol):
-    """Keeps edit sessions between calls."""
+    """Keeps edit sessions between calls, processes and restarts. Every query is by owner. The LRU cap and the
+    idle TTL hold per owner; a session counts as used whenever it is read or a turn is added."""
 
     @abstractmethod
-    def add(self, session: EditSession) -> None:
-        """Store a new session, evicting the least recently used one past the cap."""
+    async def add(self, session: EditSession) -> None:
+        """Store a new session with its first turn, evicting the owner's least recently used past the cap."""
 
     @abstractmethod
-    def get(self, session_id: str) -> EditSession:
-        """The live session with that id. Raises SessionNotFound if unknown or expired."""
+    async def get(self, owner: str, session_id: str) -> EditSession:
+        """The live session with that id. Raises SessionNotFound if unknown, ended, expired or another's."""
 
     @abstractmethod
-    def save(self, session: EditSession) -> None:
-        """Store a session after a turn was recorded; counts as a use for the idle TTL."""
+    async def append_turn(self, owner: str, session_id: str, turn: Turn) -> None:
+        """Record `turn` atomically as the session's next turn. Raises SessionMovedOn (naming the latest
+        turn) if the session no longer ends at turn.turn - 1, SessionNotFound if it is gone."""
 
     @abstractmethod
-    def remove(self, session_id: str) -> EditSession:
+    async def remove(self, owner: str, session_id: str) -> EditSession:
         """Forget a session and return it. Raises SessionNotFound."""
 
     @abstractmethod
-    def list(self) -> list[EditSession]:
-        """Live sessions, most recently used first."""
+    async def list(self, owner: str) -> list[EditSession]:
+        """The owner's live sessions, most recently used first."""
+
+
+class ImageCatalogue(Protocol):
+    """Every saved image by a stable id, so any process can serve it later. Every query is by owner."""
+
+    @abstractmethod
+    async def add(self, records: Sequence[ImageRecord]) -> None:
+        """Catalogue saved images. Raises StateStoreError."""
+
+    @abstractmethod
+    async def get(self, owner: str, image_id: str) -> ImageRecord:
+        """One image. Raises ImageNotFound if unknown or another owner's."""
+
+    @abstractmethod
+    async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> ImagePage:
+        """The owner's images, newest first, `limit` at a time from `cursor` (None: the newest)."""
+
+    @abstractmethod
+    async def remove(self, owner: str, image_id: str) -> None:
+        """Forget an image (its file is not touched); nothing happens if it is unknown."""

@@ -7,27 +7,32 @@ from dataclasses import dataclass, field
 from .errors import InvalidRequest
 from .render_settings import RenderOptions
 
+LOCAL_OWNER = "local"
+"""The owner of everything made over stdio: the one user at the keyboard."""
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One edit in a session."""
+    """One edit in a session: the files it made (and their catalogue ids), and the turn it was made from."""
 
     turn: int
     prompt: str
     file_paths: tuple[str, ...]
     created_at: float
     parent_turn: int | None = None
+    image_ids: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
 class EditSession:
-    """An image refined over many turns. Turn 0 is never used; turns count from 1."""
+    """An image refined over many turns. Turns count from 1. Holds paths and image ids, never image bytes."""
 
     id: str
     created_at: float
     options: RenderOptions
     turns: list[Turn] = field(default_factory=list)
     updated_at: float = 0.0
+    owner: str = LOCAL_OWNER
 
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at
@@ -49,8 +54,15 @@ class EditSession:
             "Pick from_turn within that range, or leave it out to continue from the latest turn."
         )
 
-    def record(self, prompt: str, file_paths: tuple[str, ...], now: float, parent_turn: int | None) -> Turn:
-        turn = Turn(self.next_turn, prompt, file_paths, now, parent_turn)
+    def record(
+        self,
+        prompt: str,
+        file_paths: tuple[str, ...],
+        now: float,
+        parent_turn: int | None,
+        image_ids: tuple[str, ...] = (),
+    ) -> Turn:
+        turn = Turn(self.next_turn, prompt, file_paths, now, parent_turn, image_ids)
         self.turns.append(turn)
         self.updated_at = now
         return turn

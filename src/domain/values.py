@@ -190,6 +190,8 @@ class SavedImage:
     rescued: bool = False
     file_id: tuple[int, int] | None = None
     """(device, inode) of the file as written: a later read serves only that same file."""
+    image_id: str | None = None
+    """The image's stable id in the catalogue (its resource URI is image://<id>)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,54 @@
+"""The state stores the contract suites run against: each makes a session repository and an image catalogue
+over one store, can reopen them (a new process on the same store) and can let time pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
+from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, SessionRepository
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Store:
+    """One store under test. Each call of `sessions` or `catalogue` is a new adapter on the same data, as a new
+    process would open it (memory:// has one process only, so it returns the same one)."""
+
+    sessions: Callable[..., SessionRepository]
+    catalogue: Callable[[], ImageCatalogue]
+    advance: Callable[[float], Any]
+    close: Callable[[], Any] = lambda: None
+
+
+def memory_store(tmp_path, request) -> Store:
+    clock = Clock()
+    repositories: dict[str, Any] = {}
+
+    def sessions(max_sessions: int = 20, ttl_ms: int = 3_600_000) -> SessionRepository:
+        # One repository per store: memory has nothing to reopen, so "reopening" returns the same one.
+        return repositories.setdefault("sessions", InMemorySessionRepository(max_sessions, ttl_ms, clock=clock))
+
+    def catalogue() -> ImageCatalogue:
+        return repositories.setdefault("catalogue", InMemoryImageCatalogue())
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    return Store(sessions, catalogue, advance)
+
+
+STORES: dict[str, Callable[..., Store]] = {"memory": memory_store}
+"""Every store, by name; the contract suites run once per store."""
+PERSISTENT = frozenset(STORES) - {"memory"}
+"""The stores whose data outlives the process: the durability tests run on these."""
