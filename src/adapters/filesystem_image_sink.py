@@ -149,6 +149,14 @@ class FilesystemImageSink(ImageSink):
                 os.unlink(tmp)
         return StoredFile(str(target), target.name, len(data), rescued, (written.st_dev, written.st_ino))
 
+    def is_intact(self, image: SavedImage) -> bool:
+        try:
+            stat = os.lstat(image.path)
+        except OSError:
+            return False
+        same_file = image.file_id in (None, (stat.st_dev, stat.st_ino))
+        return same_file and stat.st_size == image.size_bytes and not os.path.islink(image.path)
+
     def read_back(self, image: SavedImage) -> bytes:
         # O_NOFOLLOW: a symlink put where the image was is refused, not followed; the device, inode and size
         # then show whether the file is still the one written (not a replacement, not rewritten).

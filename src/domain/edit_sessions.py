@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
-from .errors import SessionNotFound
+from .errors import ImageServerError, SessionMovedOn, SessionNotFound, StateStoreError
 from .ports import ProgressReporter, SessionRepository
 from .render_settings import RenderOptions, RenderOverrides
 from .services import (
@@ -23,7 +23,7 @@ from .services import (
     TurnOf,
     no_progress,
 )
-from .sessions import EditSession
+from .sessions import LOCAL_OWNER, EditSession
 
 NO_OVERRIDES = RenderOverrides()
 
@@ -35,8 +35,11 @@ def new_session_id() -> str:
 class EditSessions:
     """Iterative editing: each turn edits the previous (or a chosen) turn's image.
 
-    Turns of one session run one at a time (a per-session lock), and ending a session waits for its running
-    turn, so the list of files `end` returns is complete.
+    Within a process, turns of one session run one at a time (a per-session lock), and ending a session waits
+    for its running turn, so the list of files `end` returns is complete. Across processes the store decides:
+    a turn recorded meanwhile by another process makes this one fail with SessionMovedOn, its image kept.
+    While a turn runs the session is touched every `keep_alive_s`, so a turn longer than the idle TTL does not
+    expire its own session.
     """
 
     def __init__(
@@ -45,12 +48,14 @@ class EditSessions:
         repository: SessionRepository,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_session_id,
+        keep_alive_s: float | None = None,
     ) -> None:
         self._edit = edit
         self._repository = repository
         self._clock = clock
         self._new_id = new_id
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._keep_alive_s = keep_alive_s
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def start(
         self,
@@ -61,14 +66,17 @@ class EditSessions:
         progress: ProgressReporter = no_progress,
     ) -> Outcome:
         session_id = self._new_id()
-        outcome = await self._edit(
+        outcome = await self._edit.make(
             prompt, inputs, options, placement, progress, TurnOf(session_id, 1), OutcomeKind.SESSION_START
         )
         now = self._clock()
-        session = EditSession(id=session_id, created_at=now, options=options)
-        turn = session.record(prompt, tuple(i.path for i in outcome.images), now, None)
-        self._repository.add(session)
-        return dataclasses.replace(outcome, session_id=session.id, turn=turn.turn)
+        session = EditSession(id=session_id, created_at=now, options=options, owner=placement.owner)
+        turn = session.record(prompt, _paths(outcome), now, None, _ids(outcome))
+        try:
+            await self._repository.add(session)
+        except StateStoreError as e:
+            raise _kept(e, await self._edit.record(outcome)) from e
+        return await self._edit.record(dataclasses.replace(outcome, session_id=session.id, turn=turn.turn))
 
     async def continue_(
         self,
@@ -80,35 +88,72 @@ class EditSessions:
         placement: Placement = DEFAULT_PLACEMENT,
         progress: ProgressReporter = no_progress,
     ) -> Outcome:
-        async with self._turn_lock(session_id):
-            session = self._repository.get(session_id)
+        owner = placement.owner
+        async with self._turn_lock(owner, session_id), self._kept_alive(owner, session_id):
+            session = await self._repository.get(owner, session_id)
             base = session.turn(from_turn) if from_turn is not None else session.last
             options = overrides.apply_to(session.options)
             inputs = EditInputs((base.file_paths[0],), mask, own_references=True)
             turn_of = TurnOf(session.id, session.next_turn)
-            outcome = await self._edit(prompt, inputs, options, placement, progress, turn_of, OutcomeKind.SESSION_TURN)
-            turn = session.record(prompt, tuple(i.path for i in outcome.images), self._clock(), base.turn)
-            # Saved at the end of the turn too: the idle TTL counts from the last touch, so a turn longer than
-            # the TTL does not expire its own session.
-            self._repository.save(session)
-        return dataclasses.replace(outcome, session_id=session.id, turn=turn.turn, parent_turn=base.turn)
+            outcome = await self._edit.make(prompt, inputs, options, placement, progress, turn_of,
+                                            OutcomeKind.SESSION_TURN)
+            turn = session.record(prompt, _paths(outcome), self._clock(), base.turn, _ids(outcome))
+            try:
+                await self._repository.append_turn(owner, session.id, turn)
+            except (SessionMovedOn, SessionNotFound, StateStoreError) as e:
+                raise _kept(e, await self._edit.record(outcome)) from e
+        recorded = dataclasses.replace(outcome, session_id=session.id, turn=turn.turn, parent_turn=base.turn)
+        return await self._edit.record(recorded)
 
-    async def end(self, session_id: str) -> EditSession:
+    async def end(self, session_id: str, owner: str = LOCAL_OWNER) -> EditSession:
         """Forget the session (its images stay on disk), once any running turn has finished."""
-        async with self._turn_lock(session_id):
-            session = self._repository.remove(session_id)
-        self._locks.pop(session_id, None)
+        async with self._turn_lock(owner, session_id):
+            session = await self._repository.remove(owner, session_id)
+        self._locks.pop((owner, session_id), None)
         return session
 
-    def list(self) -> list[EditSession]:
-        return self._repository.list()
+    async def list(self, owner: str = LOCAL_OWNER) -> list[EditSession]:
+        return await self._repository.list(owner)
 
     @contextlib.asynccontextmanager
-    async def _turn_lock(self, session_id: str) -> AsyncIterator[None]:
+    async def _turn_lock(self, owner: str, session_id: str) -> AsyncIterator[None]:
+        key = (owner, session_id)
         try:
-            self._repository.get(session_id)  # fail fast, before waiting on the lock
+            await self._repository.get(owner, session_id)  # fail fast, before waiting on the lock
         except SessionNotFound:
-            self._locks.pop(session_id, None)  # an expired or evicted session's lock
+            self._locks.pop(key, None)  # an expired or evicted session's lock
             raise
-        async with self._locks.setdefault(session_id, asyncio.Lock()):
+        async with self._locks.setdefault(key, asyncio.Lock()):
             yield
+
+    @contextlib.asynccontextmanager
+    async def _kept_alive(self, owner: str, session_id: str) -> AsyncIterator[None]:
+        if not self._keep_alive_s:
+            yield
+            return
+        task = asyncio.create_task(self._touch_every(owner, session_id, self._keep_alive_s))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _touch_every(self, owner: str, session_id: str, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(ImageServerError):  # gone or unreachable: the turn's end will say so
+                await self._repository.get(owner, session_id)
+
+
+def _paths(outcome: Outcome) -> tuple[str, ...]:
+    return tuple(image.path for image in outcome.images)
+
+
+def _ids(outcome: Outcome) -> tuple[str, ...]:
+    return tuple(image.image_id or "" for image in outcome.images)
+
+
+def _kept(error: ImageServerError, outcome: Outcome) -> ImageServerError:
+    """The same error, saying where the paid-for images of this turn are: they are kept even so."""
+    return type(error)(f"{error} The image(s) of this call are saved at: {', '.join(_paths(outcome))}.")

@@ -59,6 +59,10 @@ class ImageSink(Protocol):
         """Write one image; if `folder` fails, rescue it to a fallback folder rather than lose it."""
 
     @abstractmethod
+    def is_intact(self, image: SavedImage) -> bool:
+        """Whether the file this sink wrote is still there, unchanged (a cheap check, no read)."""
+
+    @abstractmethod
     def read_back(self, image: SavedImage) -> bytes:
         """The bytes of an image this sink wrote, only if the file is still the one it wrote (no link or
         replacement put in its place). Raises OutputLocationError otherwise."""

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .catalogue import ImageRecord, new_image_id
 from .errors import BackendProtocolError, ImageServerError, InvalidRequest
-from .ports import ImageBackend, ImageCodec, ImageSink, ImageSource, PartialImageHandler, ProgressReporter
+from .ports import (
+    ImageBackend,
+    ImageCatalogue,
+    ImageCodec,
+    ImageSink,
+    ImageSource,
+    PartialImageHandler,
+    ProgressReporter,
+)
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .render_settings import RenderOptions
+from .sessions import LOCAL_OWNER
 from .values import (
     MAX_EDIT_INPUTS,
     MODEL,
@@ -47,12 +59,13 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where and how the images of one call are written, and which folders the caller may use."""
+    """Whose images a call makes, where and how they are written, and which folders the caller may use."""
 
     output_dir: str | None = None
     filename_prefix: str | None = None
     roots: tuple[str, ...] | None = None
     save_partials: bool = False
+    owner: str = LOCAL_OWNER
 
 
 DEFAULT_PLACEMENT = Placement()
@@ -64,6 +77,7 @@ class Outcome:
     """What a call produced, ready for presentation."""
 
     kind: OutcomeKind
+    owner: str
     prompt: str
     images: tuple[SavedImage, ...]
     usage: Usage | None
@@ -86,11 +100,15 @@ class Outcome:
 
 
 class ImageWorkflow:
-    """The shared tail of every image call: run one backend call, save what it returned, report."""
+    """The shared tail of every image call: run one backend call, save what it returned, catalogue it."""
 
-    def __init__(self, sink: ImageSink, codec: ImageCodec) -> None:
+    def __init__(
+        self, sink: ImageSink, codec: ImageCodec, catalogue: ImageCatalogue, clock: Callable[[], float] = time.time
+    ) -> None:
         self._sink = sink
         self._codec = codec
+        self._catalogue = catalogue
+        self._clock = clock
 
     def prepare_folder(self, placement: Placement) -> str:
         return self._sink.prepare(placement.output_dir, placement.roots)
@@ -121,6 +139,7 @@ class ImageWorkflow:
         await progress(steps, steps, f"saved {len(images)} image(s)")
         return Outcome(
             kind=kind,
+            owner=placement.owner,
             prompt=request.prompt,
             images=tuple(images),
             usage=result.usage,
@@ -164,8 +183,25 @@ class ImageWorkflow:
             data, folder=folder, extension=file_extension(mime), prefix=placement.filename_prefix, label=label
         )
         saved = SavedImage(stored.path, stored.filename, width, height, stored.size_bytes, mime, stored.rescued,
-                           stored.file_id)
+                           stored.file_id, new_image_id())
         return saved, width > 0
+
+    async def record(self, outcome: Outcome) -> Outcome:
+        """Catalogue the outcome's images (under its session and turn, if any). The images are on disk already:
+        a catalogue that fails costs their resource links, not the call, and the result says so."""
+        now = self._clock()
+        records = [
+            ImageRecord(image.image_id or new_image_id(), outcome.owner, image, outcome.prompt, now,
+                        dict(outcome.applied), outcome.session_id, outcome.turn)
+            for image in outcome.images
+        ]
+        try:
+            await self._catalogue.add(records)
+        except ImageServerError as e:
+            log.error("could not catalogue %d image(s): %s", len(records), e)
+            note = f"The images are saved but not catalogued ({e}); their image:// links will not resolve."
+            return dataclasses.replace(outcome, notes=(*outcome.notes, note))
+        return outcome
 
     @staticmethod
     def _cost(result: BackendResult, options: RenderOptions) -> float:
@@ -190,7 +226,8 @@ class GenerateImage:
     ) -> Outcome:
         folder = self._workflow.prepare_folder(placement)
         produce = functools.partial(self._backend.generate, request)
-        return await self._workflow.run(OutcomeKind.GENERATE, request, produce, placement, folder, progress)
+        outcome = await self._workflow.run(OutcomeKind.GENERATE, request, produce, placement, folder, progress)
+        return await self._workflow.record(outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +281,24 @@ class EditImage:
         options: RenderOptions = DEFAULT_OPTIONS,
         placement: Placement = DEFAULT_PLACEMENT,
         progress: ProgressReporter = no_progress,
+    ) -> Outcome:
+        outcome = await self.make(prompt, inputs, options, placement, progress)
+        return await self.record(outcome)
+
+    async def record(self, outcome: Outcome) -> Outcome:
+        return await self._workflow.record(outcome)
+
+    async def make(
+        self,
+        prompt: str,
+        inputs: EditInputs,
+        options: RenderOptions = DEFAULT_OPTIONS,
+        placement: Placement = DEFAULT_PLACEMENT,
+        progress: ProgressReporter = no_progress,
         turn_of: TurnOf | None = None,
         kind: OutcomeKind = OutcomeKind.EDIT,
     ) -> Outcome:
+        """The edit, saved but not yet catalogued: a session catalogues it once its turn is recorded."""
         folder = self._workflow.prepare_folder(placement)
         images, mask = await self.load_inputs(inputs, placement.roots)
         request = EditRequest(prompt, images, mask, options, *((turn_of.session_id, turn_of.turn) if turn_of else ()))

@@ -18,6 +18,8 @@ from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Background, Outpu
 from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import GenerationRequest
 
+from .cli_state import add_commands as add_state_commands
+from .cli_state import list_images, list_sessions
 from .container import Container
 from .settings import ConfigurationError, Settings, load_settings
 from .tool_arguments import render_overrides
@@ -75,6 +77,7 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
         log.info("Using OpenAI gpt-image-2 at %s", settings.base_url or "https://api.openai.com/v1")
     if output_folder is not None:
         log.info("Images go to %s", output_folder)
+    log.info("Sessions and the image catalogue are kept in %s", settings.state)
 
 
 def serve(backend: str | None) -> int:
@@ -146,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--output-dir", default=None, help="folder for the images (default: the server's folder)")
     g.add_argument("--prefix", default=None, help="file name prefix")
     g.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
+    add_state_commands(sub)
     return p
 
 
@@ -154,10 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return anyio.run(_generate, args)
+        if args.command == "sessions":
+            return anyio.run(list_sessions, build_container(), args.json)
+        if args.command == "images":
+            return anyio.run(list_images, build_container(), args.limit, args.json)
         return serve(getattr(args, "backend", None))
     except ConfigurationError as e:
         for line in e.lines:
             print(f"gpt-image-2-mcp: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImageServerError as e:  # e.g. the state store cannot be reached
+        print(f"gpt-image-2-mcp: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

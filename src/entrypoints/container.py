@@ -7,20 +7,34 @@ from dependency_injector import containers, providers
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.filesystem_image_sink import FilesystemImageSink
 from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
+from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
 from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
+from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
+from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage, ImageWorkflow
 
 from .openai_backend_resource import open_openai_backend
 from .settings import Settings
+from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_sessions
 
 
 def _backend_choice(settings: Settings) -> str:
     choice = settings.resolved_backend
     return "missing_key" if choice == "openai" and not settings.api_key else choice
+
+
+def _state_kind(settings: Settings) -> str:
+    return settings.state.kind
+
+
+def _keep_alive_s(settings: Settings) -> float | None:
+    """How often a running turn touches its session: well within the idle TTL (none without a TTL)."""
+    return settings.session_ttl_ms / 3000 if settings.session_ttl_ms else None
 
 
 class Container(containers.DeclarativeContainer):
@@ -50,13 +64,34 @@ class Container(containers.DeclarativeContainer):
         allowed_hosts=settings.provided.url_hosts,
     )
     image_source = providers.Singleton(LocalAndHttpImageSource, codec=codec, fetcher=url_fetcher)
-    session_repository = providers.Singleton(
-        InMemorySessionRepository,
-        max_sessions=settings.provided.session_max,
-        ttl_ms=settings.provided.session_ttl_ms,
+
+    # State (GPT_IMAGE_2_STATE_URL): SQLite by default, Redis when shared, memory for throwaway runs.
+    sqlite_database = providers.Resource(open_sqlite, settings=settings)
+    redis_client = providers.Resource(open_redis, settings=settings)
+    session_repository = providers.Selector(
+        providers.Callable(_state_kind, settings),
+        memory=providers.Singleton(
+            InMemorySessionRepository, max_sessions=settings.provided.session_max,
+            ttl_ms=settings.provided.session_ttl_ms,
+        ),
+        sqlite=providers.Singleton(
+            SqliteSessionRepository, db=sqlite_database, max_sessions=settings.provided.session_max,
+            ttl_ms=settings.provided.session_ttl_ms,
+        ),
+        redis=providers.Singleton(redis_sessions, client=redis_client, settings=settings),
+    )
+    image_catalogue = providers.Selector(
+        providers.Callable(_state_kind, settings),
+        memory=providers.Singleton(InMemoryImageCatalogue),
+        sqlite=providers.Singleton(SqliteImageCatalogue, db=sqlite_database),
+        redis=providers.Singleton(redis_catalogue, client=redis_client),
     )
 
-    workflow = providers.Singleton(ImageWorkflow, sink=sink, codec=codec)
+    workflow = providers.Singleton(ImageWorkflow, sink=sink, codec=codec, catalogue=image_catalogue)
     generate_image = providers.Singleton(GenerateImage, backend=backend, workflow=workflow)
     edit_image = providers.Singleton(EditImage, backend=backend, workflow=workflow, source=image_source)
-    edit_sessions = providers.Singleton(EditSessions, edit=edit_image, repository=session_repository)
+    edit_sessions = providers.Singleton(
+        EditSessions, edit=edit_image, repository=session_repository,
+        keep_alive_s=providers.Callable(_keep_alive_s, settings),
+    )
+    image_library = providers.Singleton(ImageLibrary, catalogue=image_catalogue, sink=sink, codec=codec)

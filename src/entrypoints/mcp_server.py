@@ -9,18 +9,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.server.stdio import stdio_server
+from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
 
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
 from .container import Container
+from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
+from .owners import owner_of
 from .presentation import Presenter
-from .saved_image_resources import SavedImagePublisher
 from .session_tools import SessionTools
 from .tool_runner import ToolRunner
 from .use_cases import UseCases, shut_down
@@ -46,7 +50,31 @@ _LOCAL_READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 class ImageMCPServer(MCPServer):
-    """MCPServer whose argument errors say, in the server's own words, which argument and what is accepted."""
+    """MCPServer whose argument errors say, in the server's own words, which argument and what is accepted,
+    and whose resources are the caller's catalogued images (image://…), paged from the state store."""
+
+    def __init__(self, images: ImageResources, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._images = images
+
+    async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
+        if is_image_uri(str(uri)):
+            return await self._images.read(str(uri), owner_of(context))
+        return await super().read_resource(uri, context)
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        return [*TEMPLATES, *await super().list_resource_templates()]
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        return await self._images.page(owner_of(None), params.cursor if params else None)
+
+    async def run_stdio_async(self) -> None:
+        # The handshake era hears of new images only if the server says up front that it will tell.
+        async with stdio_server() as (read_stream, write_stream):
+            options = self._lowlevel_server.create_initialization_options(NotificationOptions(resources_changed=True))
+            await self._lowlevel_server.run(read_stream, write_stream, options)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -76,7 +104,9 @@ def build_server(container: Container) -> MCPServer:
             await shut_down(container)
 
     sink = container.sink()
+    images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     server = ImageMCPServer(
+        images,
         lifespan=lifespan,
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
@@ -85,7 +115,7 @@ def build_server(container: Container) -> MCPServer:
         log_level="DEBUG" if settings.debug else "WARNING",
     )
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    runner = ToolRunner(settings, presenter, SavedImagePublisher(server, sink))
+    runner = ToolRunner(settings, presenter)
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner))
     return server
 

@@ -11,6 +11,7 @@ from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink
 from gpt_image_2_mcp.domain.services import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import SavedImage, base64_length
 
+from .image_resources import image_uri
 from .tool_outputs import ImageInfo, ImageToolOutput, PreviewInfo, UsageInfo
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,9 @@ class Presenter:
     def image_info(image: SavedImage, inline: PreviewInfo | None = None) -> ImageInfo:
         return ImageInfo(
             file_path=image.path, filename=image.filename, width=image.width, height=image.height,
-            size_bytes=image.size_bytes, mime_type=image.mime_type, uri=Path(image.path).as_uri(),
-            rescued=image.rescued, inline=inline,
+            size_bytes=image.size_bytes, mime_type=image.mime_type,
+            uri=image_uri(image.image_id) if image.image_id else Path(image.path).as_uri(),
+            image_id=image.image_id, rescued=image.rescued, inline=inline,
         )
 
     def structured(self, outcome: Outcome, infos: list[ImageInfo], notes: list[str],

@@ -12,6 +12,7 @@ from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
 
+from .owners import owner_of
 from .tool_arguments import (
     BackgroundArg,
     BackgroundOverride,
@@ -86,17 +87,21 @@ class SessionTools:
 
         return await self._runner.run(ctx, arguments, call)
 
-    async def end_edit_session(self, session_id: SessionId) -> EndSessionOutput:
+    async def end_edit_session(self, session_id: SessionId, ctx: Context) -> EndSessionOutput:
         """Close an edit session. Its images stay on disk; the session can no longer be continued. Waits for a
         turn still running in it, so the list of files is complete."""
         try:
-            session = await (await self._use_cases.sessions()).end(session_id)
+            session = await (await self._use_cases.sessions()).end(session_id, owner_of(ctx))
         except ImageServerError as e:
             raise self._runner.error(e) from None
         return end_session_output(session)
 
-    async def list_edit_sessions(self) -> SessionListOutput:
+    async def list_edit_sessions(self, ctx: Context) -> SessionListOutput:
         """List live edit sessions, most recent first: id, created/updated times (ISO 8601), turns, last prompt
         and last image path, with each turn's history."""
         sessions = await self._use_cases.sessions()
-        return SessionListOutput(sessions=[session_info(s) for s in sessions.list()])
+        try:
+            listed = await sessions.list(owner_of(ctx))
+        except ImageServerError as e:
+            raise self._runner.error(e) from None
+        return SessionListOutput(sessions=[session_info(s) for s in listed])

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .state_location import StateLocation
 from .validation_messages import explain_settings
 
 SECRET_VARIABLES = frozenset({"OPENAI_API_KEY"})
@@ -50,6 +51,18 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = Field(20.0, gt=0, validation_alias=_env("GPT_IMAGE_2_URL_FETCH_TIMEOUT_S"))
 
     fake_latency_ms: int = Field(0, ge=0, validation_alias=_env("GPT_IMAGE_2_FAKE_LATENCY_MS"))
+
+    state_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_STATE_URL"))
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url_names_a_store(cls, value: str | None) -> str | None:
+        StateLocation.parse(value)  # raises ValueError saying what is accepted
+        return value
+
+    @property
+    def state(self) -> StateLocation:
+        return StateLocation.parse(self.state_url)
 
     @field_validator("api_key", mode="before")
     @classmethod

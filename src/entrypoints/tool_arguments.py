@@ -61,13 +61,14 @@ def render_overrides(arguments: Mapping[str, Any]) -> RenderOverrides:
     return RenderOverrides.parse(**{name: arguments.get(name) for name in _RENDER_FIELDS})
 
 
-def placement(arguments: Mapping[str, Any], roots: tuple[str, ...] | None) -> Placement:
-    """Where a tool call's images go, from its arguments and the client's roots."""
+def placement(arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner: str) -> Placement:
+    """Whose images a tool call makes and where they go, from its arguments and the client's roots."""
     return Placement(
         output_dir=arguments.get("output_dir"),
         filename_prefix=arguments.get("filename_prefix"),
         roots=roots,
         save_partials=bool(arguments.get("save_partials")),
+        owner=owner,
     )
 
 

@@ -25,7 +25,8 @@ class ImageInfo(BaseModel):
     height: int
     size_bytes: int
     mime_type: str
-    uri: str = Field(description="file:// URI; also readable with resources/read")
+    uri: str = Field(description="image://<image_id>: readable with resources/read, from any process, later too")
+    image_id: str | None = Field(None, description="The image's stable id in the catalogue")
     rescued: bool = Field(False, description="True if the output folder failed and the image went to the rescue folder")
     inline: PreviewInfo | None = Field(None, description="What was shown inline, if anything")
 

@@ -18,9 +18,10 @@ from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.services import Outcome, Placement
 
+from .image_resources import announce_new_images
+from .owners import owner_of
 from .presentation import Presenter
 from .progress import with_progress
-from .saved_image_resources import SavedImagePublisher
 from .settings import Settings
 from .tool_arguments import placement, requested
 
@@ -32,10 +33,9 @@ UseCaseCall = Callable[[Placement, ProgressReporter], Awaitable[Outcome]]
 class ToolRunner:
     """Runs one image tool call from its arguments to a CallToolResult."""
 
-    def __init__(self, settings: Settings, presenter: Presenter, publisher: SavedImagePublisher) -> None:
+    def __init__(self, settings: Settings, presenter: Presenter) -> None:
         self._settings = settings
         self._presenter = presenter
-        self._publisher = publisher
 
     def error(self, error: ImageServerError) -> ToolError:
         """A domain error as a tool error the caller reads; never with a secret in it."""
@@ -43,10 +43,11 @@ class ToolRunner:
 
     async def run(self, ctx: Context, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:
-            where = placement(arguments, await self.roots(ctx))
+            where = placement(arguments, await self.roots(ctx), owner_of(ctx))
             outcome = await with_progress(ctx, self._settings.heartbeat_s, lambda report: call(where, report))
         except ImageServerError as e:
             raise self.error(e) from None
+        await announce_new_images(ctx)
         return await self.present(outcome, arguments)
 
     async def roots(self, ctx: Context) -> tuple[str, ...] | None:
@@ -76,8 +77,6 @@ class ToolRunner:
             notes = [f"No inline preview ({type(e).__name__}); the files on disk are complete."]
         infos = [self._presenter.image_info(image, preview)
                  for image, preview in zip(outcome.images, previews, strict=True)]
-        for image in outcome.images:
-            self._publisher.publish(image)
         secrets = self._settings.secrets
         # Everything outward passes the scrubber, values the API echoed back included.
         text = scrub(self._presenter.text(outcome, infos, notes), secrets)

@@ -9,6 +9,7 @@ import anyio
 from dependency_injector import providers
 
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
+from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage
 
 from .container import Container
@@ -40,6 +41,9 @@ class UseCases:
 
     async def sessions(self) -> EditSessions:
         return await resolve(self._container.edit_sessions)
+
+    async def library(self) -> ImageLibrary:
+        return await resolve(self._container.image_library)
 
     async def warm_up(self) -> None:
         """Resolve the backend ahead of the first call (the SDK import takes ~0.4 s)."""

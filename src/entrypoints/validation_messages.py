@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from .state_location import without_credentials
+
 _SHOWN_MAX = 80
 
 
@@ -36,6 +38,8 @@ def _accepted(error: ErrorDetails) -> str:
         return "true or false"
     if kind.startswith("list_"):
         return "a list"
+    if kind == "value_error":  # our own validators say what is accepted
+        return str(ctx.get("error", error["msg"])).rstrip(".")
     return error["msg"].rstrip(".").lower()
 
 
@@ -57,6 +61,6 @@ def explain_settings(error: ValidationError, secret_names: frozenset[str] = froz
     lines = []
     for detail in error.errors(include_url=False):
         name = ".".join(str(part) for part in detail["loc"])
-        given = "(hidden)" if name.upper() in secret_names else _shown(detail["input"])
+        given = "(hidden)" if name.upper() in secret_names else _shown(without_credentials(str(detail["input"])))
         lines.append(f"{name}={given} is not accepted: it must be {_accepted(detail)}.")
     return lines

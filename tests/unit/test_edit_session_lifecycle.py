@@ -2,58 +2,36 @@
 
 import asyncio
 
-from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.services import EditInputs
 from tests.conftest import make_container, write_png
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class SlowTurnBackend(FakeImageBackend):
-    """A fake backend whose edits take `turn_s` seconds of the test's clock."""
-
-    def __init__(self, clock: Clock, turn_s: float) -> None:
-        super().__init__()
-        self.clock, self.turn_s = clock, turn_s
-
-    async def edit(self, request, on_partial=None):
-        self.clock.now += self.turn_s
-        return await super().edit(request, on_partial)
-
-
-def sessions_with(tmp_path, clock, backend, ttl_ms):
-    container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
-    container.fake_backend.override(backend)
-    repository = InMemorySessionRepository(max_sessions=10, ttl_ms=ttl_ms, clock=clock)
-    return EditSessions(container.edit_image(), repository, clock=clock)
+from tests.contracts.stores import Clock
 
 
 async def test_a_turn_longer_than_the_idle_ttl_does_not_expire_its_own_session(tmp_path):
-    clock = Clock()
-    sessions = sessions_with(tmp_path, clock, SlowTurnBackend(clock, turn_s=90), ttl_ms=60_000)
-    first = write_png(tmp_path / "a.png", (64, 64))
-    started = await sessions.start("x", EditInputs((str(first),)))
+    # A real clock and a short TTL: the 0.6 s turn outlasts the 0.3 s TTL, as a 4K image outlasts a short one.
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), session_ttl_ms=300,
+                               state_url="memory://")
+    sessions = container.edit_sessions()
+    started = await sessions.start("x", EditInputs((str(write_png(tmp_path / "a.png", (64, 64))),)))
+    container.fake_backend().latency_s = 0.6
     second = await sessions.continue_(started.session_id, "y")
-    third = await sessions.continue_(started.session_id, "z")  # right after a 90 s turn with a 60 s TTL
+    container.fake_backend().latency_s = 0
+    third = await sessions.continue_(started.session_id, "z")  # right after the long turn
     assert (second.turn, third.turn) == (2, 3)
-    assert [s.id for s in sessions.list()] == [started.session_id]
+    assert [s.id for s in await sessions.list()] == [started.session_id]
 
 
 async def test_an_idle_session_still_expires(tmp_path):
     clock = Clock()
-    sessions = sessions_with(tmp_path, clock, SlowTurnBackend(clock, turn_s=0), ttl_ms=60_000)
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
+    repository = InMemorySessionRepository(max_sessions=10, ttl_ms=60_000, clock=clock)
+    sessions = EditSessions(container.edit_image(), repository, clock=clock, keep_alive_s=20)
     started = await sessions.start("x", EditInputs((str(write_png(tmp_path / "a.png", (64, 64))),)))
+    assert [s.id for s in await sessions.list()] == [started.session_id]
     clock.now += 61
-    assert sessions.list() == []
-    assert started.session_id
+    assert await sessions.list() == []
 
 
 async def test_ending_a_session_waits_for_its_running_turn_and_lists_every_file(tmp_path):
@@ -68,4 +46,4 @@ async def test_ending_a_session_waits_for_its_running_turn_and_lists_every_file(
     assert finished.turn == 2
     assert [t.turn for t in ended.turns] == [1, 2]
     assert finished.images[0].path in ended.turns[1].file_paths
-    assert sessions.list() == []
+    assert await sessions.list() == []

@@ -98,7 +98,7 @@ async def test_a_session_continues_from_the_latest_turn_and_can_branch(fake_cont
     assert calls[2].images[0].sha256 == hashlib.sha256(Path(second.images[0].path).read_bytes()).hexdigest()
     assert calls[3].images[0].sha256 == hashlib.sha256(Path(started.images[0].path).read_bytes()).hexdigest()
     assert (second.turn, third.turn, branch.turn, branch.parent_turn) == (2, 3, 4, 1)
-    listed = sessions.list()[0]
+    listed = (await sessions.list())[0]
     assert len(listed.turns) == 4 and listed.last.prompt == "no, a dog"
     assert all(Path(p).exists() for t in listed.turns for p in t.file_paths)
 
@@ -147,5 +147,5 @@ async def test_a_cancelled_turn_does_not_advance_the_session(tmp_path):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert len(sessions.list()[0].turns) == 1
+    assert len((await sessions.list())[0].turns) == 1
     assert set((tmp_path / "out").iterdir()) == before

@@ -1,0 +1,61 @@
+"""`gpt-image-2-mcp sessions` and `gpt-image-2-mcp images`: what the state store holds, for a person or a script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
+
+from .container import Container
+from .tool_outputs import iso_time, session_info
+from .use_cases import UseCases, shut_down
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    sessions = sub.add_parser("sessions", help="list live edit sessions (most recently used first)")
+    sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    images = sub.add_parser("images", help="list recent images from the catalogue (newest first)")
+    images.add_argument("--limit", type=int, default=20, help="how many images (default 20)")
+    images.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+async def list_sessions(container: Container, as_json: bool) -> int:
+    try:
+        sessions = await (await UseCases(container).sessions()).list(LOCAL_OWNER)
+    finally:
+        await shut_down(container)
+    infos = [session_info(s) for s in sessions]
+    if as_json:
+        print(json.dumps([i.model_dump(mode="json") for i in infos], indent=2))
+        return 0
+    if not infos:
+        print("No live edit sessions.", file=sys.stderr)
+    for info in infos:
+        print(f"{info.session_id}  updated {info.updated_at}  {info.turns} turn(s)  {info.last_image_path}  "
+              f"{_short(info.last_prompt)}")
+    return 0
+
+
+async def list_images(container: Container, limit: int, as_json: bool) -> int:
+    try:
+        page = await (await UseCases(container).library()).page(LOCAL_OWNER, None, max(1, limit))
+    finally:
+        await shut_down(container)
+    rows = [{"id": r.image_id, "created_at": iso_time(r.created_at), "size": f"{r.image.width}x{r.image.height}",
+             "path": r.image.path, "prompt": r.prompt, "session_id": r.session_id, "turn": r.turn}
+            for r in page.records]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No images in the catalogue yet.", file=sys.stderr)
+    for row in rows:
+        print(f"{row['id']}  {row['created_at']}  {row['size']}  {row['path']}  {_short(row['prompt'])}")
+    return 0
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,51 @@
+"""The state stores as dependency-injector resources: opened on first use, closed on shutdown.
+
+Redis's client takes ~80 ms to import, a cost a server on the embedded SQLite default never needs to pay, so it
+is imported in a worker thread, on first use, like the OpenAI SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+
+from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, SessionRepository
+
+from .settings import Settings
+
+
+def open_sqlite(settings: Settings) -> Iterator[SqliteDatabase]:
+    """The SQLite state file (opened lazily by the database itself on first query)."""
+    database = SqliteDatabase(settings.state.path or "")
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+async def open_redis(settings: Settings) -> AsyncIterator[Any]:
+    """A Redis client for GPT_IMAGE_2_STATE_URL; the connection pool is closed on shutdown."""
+    redis = await anyio.to_thread.run_sync(importlib.import_module, "redis.asyncio")
+    await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_session_repository")
+    await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_image_catalogue")
+    client = redis.from_url(settings.state.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def redis_sessions(client: Any, settings: Settings) -> SessionRepository:
+    from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
+
+    return RedisSessionRepository(client, max_sessions=settings.session_max, ttl_ms=settings.session_ttl_ms)
+
+
+def redis_catalogue(client: Any) -> ImageCatalogue:
+    from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
+
+    return RedisImageCatalogue(client)
