@@ -9,6 +9,9 @@ from typing import Any
 
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
+from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
 from gpt_image_2_mcp.domain.ports import ImageCatalogue, SessionRepository
 
 
@@ -48,7 +51,33 @@ def memory_store(tmp_path, request) -> Store:
     return Store(sessions, catalogue, advance)
 
 
-STORES: dict[str, Callable[..., Store]] = {"memory": memory_store}
+def sqlite_store(tmp_path, request) -> Store:
+    clock = Clock()
+    path = str(tmp_path / "state.sqlite3")
+    opened: list[SqliteDatabase] = []
+
+    def database() -> SqliteDatabase:
+        # A new database object is a new connection to the file, as a new process would open it.
+        opened.append(SqliteDatabase(path))
+        return opened[-1]
+
+    def sessions(max_sessions: int = 20, ttl_ms: int = 3_600_000) -> SessionRepository:
+        return SqliteSessionRepository(database(), max_sessions, ttl_ms, clock=clock)
+
+    def catalogue() -> ImageCatalogue:
+        return SqliteImageCatalogue(database())
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    def close() -> None:
+        for db in opened:
+            db.close()
+
+    return Store(sessions, catalogue, advance, close)
+
+
+STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""
