@@ -24,10 +24,12 @@ class ImageLibrary:
     async def page(self, owner: str, cursor: str | None = None, limit: int = PAGE_SIZE) -> ImagePage:
         """A page of the owner's images whose files are still there, newest first."""
         page = await self._catalogue.page(owner, cursor, limit)
-        intact = await asyncio.to_thread(lambda: [r for r in page.records if self._sink.is_intact(r.image)])
-        for gone in set(page.records) - set(intact):
-            await self._catalogue.remove(owner, gone.image_id)
-        return ImagePage(tuple(intact), page.next_cursor)
+        still_there = await asyncio.to_thread(lambda: [self._sink.is_intact(r.image) for r in page.records])
+        for record, there in zip(page.records, still_there, strict=True):
+            if not there:
+                await self._catalogue.remove(owner, record.image_id)
+        intact = tuple(record for record, there in zip(page.records, still_there, strict=True) if there)
+        return ImagePage(intact, page.next_cursor)
 
     async def read(self, owner: str, image_id: str) -> tuple[ImageRecord, bytes]:
         record = await self._catalogue.get(owner, image_id)

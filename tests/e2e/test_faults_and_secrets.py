@@ -30,9 +30,12 @@ def drive(script: str, env: dict, calls: list[tuple[str, dict]], cwd: Path) -> t
         proc.stdin.write(json.dumps(message) + "\n")
         proc.stdin.flush()
         if "id" in message:  # one call at a time: scripted faults are consumed in order
-            line = proc.stdout.readline()
-            assert line, "server died"
-            raw.append(line)
+            while True:  # notifications (e.g. resources/list_changed) may come first
+                line = proc.stdout.readline()
+                assert line, "server died"
+                raw.append(line)
+                if json.loads(line).get("id") == message["id"]:
+                    break
     proc.stdin.close()
     proc.wait(timeout=60)
     with proc.stdout, proc.stderr:
