@@ -58,7 +58,8 @@ class StateLocation:
             path = path.lstrip("/")
         elif path.startswith("/"):
             path = "/" + path.lstrip("/")  # sqlite:////tmp/x (the SQLAlchemy spelling) means /tmp/x as well
-        if parts.netloc or not text.lower().startswith("sqlite:///") or not Path(path).is_absolute():
+        names_a_file = Path(path).is_absolute() and not path.endswith(("/", "\\")) and Path(path).name
+        if parts.netloc or not text.lower().startswith("sqlite:///") or not names_a_file:
             raise ValueError("sqlite:/// followed by an absolute path, e.g. sqlite:///home/me/state.sqlite3")
         return cls("sqlite", text, path)
 

@@ -137,3 +137,12 @@ async def test_a_relative_output_dir_lands_in_the_default_folder_never_in_the_wo
     path = result.structured_content["images"][0]["file_path"]
     assert path.startswith(str(tmp_path / "out" / relative))
     assert not (tmp_path / relative).exists()
+
+
+@pytest.mark.parametrize("url", ["postgres://db/x", "sqlite:///", "redis://:hunter2@host:port/0"])
+def test_a_bad_state_url_is_one_line_naming_the_variable_and_never_the_password(script, tmp_path, url):
+    result = run_script(script, tmp_path, GPT_IMAGE_2_STATE_URL=url)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("gpt-image-2-mcp: GPT_IMAGE_2_STATE_URL=")
+    assert "hunter2" not in result.stderr
