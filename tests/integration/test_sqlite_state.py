@@ -1,0 +1,181 @@
+"""The SQLite state file beyond the contract: real processes racing on one file, schema versions, first use."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import anyio
+import pytest
+
+from gpt_image_2_mcp.adapters.sqlite_database import MIGRATIONS, SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.domain.errors import StateStoreError
+from gpt_image_2_mcp.domain.render_settings import RenderOptions
+from gpt_image_2_mcp.domain.sessions import EditSession
+from tests.contracts.test_image_catalogue_contract import record
+
+ROUNDS = 25
+
+# One writer process. Each round it reads the session, waits at a file barrier until the other writer has read it
+# too, then appends the next turn: both append the same turn number at the same moment, so exactly one must win
+# and the other must get SessionMovedOn. Prints the turns it won and the messages it lost with.
+WRITER = """
+import asyncio, json, os, sys, time
+from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.domain.errors import SessionMovedOn
+from gpt_image_2_mcp.domain.sessions import Turn
+
+path, folder, me, other, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+def barrier(number):
+    open(os.path.join(folder, f"{number}-{me}"), "w").close()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(folder, f"{number}-{other}")):
+        if time.monotonic() > deadline:
+            sys.exit(f"writer {me}: writer {other} never reached round {number}")
+        time.sleep(0.001)
+
+async def main():
+    db = SqliteDatabase(path)
+    repository = SqliteSessionRepository(db)
+    won, lost = [], []
+    for number in range(rounds):
+        base = await repository.get("alice", "es_race")
+        barrier(number)
+        turn = Turn(base.next_turn, f"{me} round {number}", (f"/images/{me}-{number}.png",), time.time(),
+                    len(base.turns))
+        try:
+            await repository.append_turn("alice", "es_race", turn)
+            won.append(turn.turn)
+        except SessionMovedOn as error:
+            lost.append(str(error))
+    db.close()
+    print(json.dumps({"won": won, "lost": lost}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+async def database(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "state.sqlite3"))
+    yield db
+    db.close()
+
+
+def raw(path) -> sqlite3.Connection:
+    return sqlite3.connect(str(path))
+
+
+async def test_two_processes_appending_to_one_session_leave_a_linear_chain(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    db = SqliteDatabase(str(path))
+    repository = SqliteSessionRepository(db)
+    start = EditSession(id="es_race", created_at=1.0, options=RenderOptions(), owner="alice")
+    start.record("first", ("/images/first.png",), 1.0, None)
+    await repository.add(start)
+    finished: list[subprocess.CompletedProcess[bytes]] = []
+
+    async def writer(me: str, other: str) -> None:
+        command = [sys.executable, "-c", WRITER, str(path), str(tmp_path), me, other, str(ROUNDS)]
+        finished.append(await anyio.run_process(command, check=False))
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer, "A", "B")
+            group.start_soon(writer, "B", "A")
+    assert [done.returncode for done in finished] == [0, 0], [done.stderr.decode() for done in finished]
+    outcomes = [json.loads(done.stdout) for done in finished]
+
+    turns = (await repository.get("alice", "es_race")).turns
+    db.close()
+    assert [t.turn for t in turns] == list(range(1, ROUNDS + 2))
+    assert all(t.parent_turn == t.turn - 1 for t in turns[1:])  # each winner built on the turn just before it
+    won = sorted(n for outcome in outcomes for n in outcome["won"])
+    lost = [message for outcome in outcomes for message in outcome["lost"]]
+    assert won == list(range(2, ROUNDS + 2))  # one winner per round
+    assert len(lost) == ROUNDS and all("moved on to turn" in message for message in lost)
+
+
+async def test_a_file_from_a_newer_release_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    newer = len(MIGRATIONS) + 1
+    connection = raw(path)
+    connection.execute(f"PRAGMA user_version = {newer}")
+    connection.close()
+    db = SqliteDatabase(str(path))
+    with pytest.raises(StateStoreError, match=rf"schema version {newer}.*Upgrade gpt-image-2-mcp") as caught:
+        await SqliteImageCatalogue(db).get("alice", "img_0001")
+    db.close()
+    assert str(path) in str(caught.value)
+    connection = raw(path)
+    assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []  # no table was made in it
+    connection.close()
+
+
+async def test_first_use_creates_the_folder_and_the_schema(tmp_path):
+    path = tmp_path / "not" / "yet" / "state.sqlite3"
+    db = SqliteDatabase(str(path))
+    assert not path.parent.exists()  # opening is lazy: nothing happens before the first query
+    await SqliteImageCatalogue(db).add([record(1)])
+    db.close()
+    connection = raw(path)
+    tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"sessions", "turns", "images"} <= tables
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    connection.close()
+
+
+async def test_an_empty_file_is_migrated_from_version_zero(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.touch()
+    db = SqliteDatabase(str(path))
+    catalogue = SqliteImageCatalogue(db)
+    await catalogue.add([record(1)])
+    assert (await catalogue.get("alice", "img_0001")) == record(1)
+    db.close()
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    connection.close()
+
+
+async def test_the_file_is_in_wal_mode(database):
+    await SqliteImageCatalogue(database).add([record(1)])
+    connection = raw(database.path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # WAL is a property of the file
+    connection.close()
+
+
+async def test_a_file_that_is_not_a_database_fails_naming_the_file(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"this is not a database, just some text long enough to have a header" * 10)
+    db = SqliteDatabase(str(path))
+    with pytest.raises(StateStoreError, match="point the state store at another file") as caught:
+        await SqliteImageCatalogue(db).get("alice", "img_0001")
+    db.close()
+    assert str(path) in str(caught.value)
+
+
+async def test_a_closed_database_opens_again_on_next_use(database):
+    sessions = SqliteSessionRepository(database)
+    start = EditSession(id="es_1", created_at=1.0, options=RenderOptions(), owner="alice")
+    start.record("first", ("/images/first.png",), 1.0, None)
+    await sessions.add(start)
+    database.close()
+    assert [s.id for s in await sessions.list("alice")] == ["es_1"]
+
+
+async def test_a_write_that_raises_leaves_nothing_behind(database):
+    def half_done(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO images (owner, image_id, created_at, data) VALUES ('alice', 'img_x', 1, '{}')")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        await database.write(half_done)
+    assert await database.read(lambda c: c.execute("SELECT COUNT(*) FROM images").fetchone()[0]) == 0
+    await SqliteImageCatalogue(database).add([record(1)])  # the connection is usable after the rollback
