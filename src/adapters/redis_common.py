@@ -47,7 +47,8 @@ def describe(client: Redis) -> str:
 def store_error(client: Redis, error: BaseException) -> StateStoreError:
     """A StateStoreError naming the store and what to do; never the password, even if a reply echoes it."""
     where = describe(client)
-    detail = scrub(str(error) or type(error).__name__, [client.connection_pool.connection_kwargs.get("password")])
+    password = client.connection_pool.connection_kwargs.get("password")
+    detail = scrub(str(error) or type(error).__name__, [password]).rstrip(".")
     if isinstance(error, AuthenticationError):
         advice = f"The Redis state store at {where} refused the credentials ({detail}). Check the user name and " \
                  "password in the state store URL."
