@@ -57,3 +57,21 @@ def png_bytes(size=(64, 48), mode="RGB", color=(200, 30, 30, 255)) -> bytes:
 def write_png(path, size=(64, 48), mode="RGB", color=(200, 30, 30, 255)):
     path.write_bytes(png_bytes(size, mode, color))
     return path
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the session (tests keep apart by namespace, or flush it). Without redis-server
+    installed, tests that need it skip; under CI (CI set) they fail, since CI must run them."""
+    import os
+    import shutil
+
+    from tests.redis_server import INSTALL_HINT, RedisServer
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"redis-server is not installed and CI is set: {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+    server = RedisServer().start()
+    yield server
+    server.stop()

@@ -3,12 +3,18 @@ over one store, can reopen them (a new process on the same store) and can let ti
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio
+
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
+from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
+from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
@@ -77,7 +83,35 @@ def sqlite_store(tmp_path, request) -> Store:
     return Store(sessions, catalogue, advance, close)
 
 
-STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store}
+def redis_store(tmp_path, request) -> Store:
+    """A real redis-server (the session's `redis_server`), a namespace of this test's own, and a new client per
+    adapter, as a new process would open. Redis expires keys on its own clock, so `advance` really waits."""
+    server = request.getfixturevalue("redis_server")
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    clients: list[redis.asyncio.Redis] = []
+
+    def client() -> redis.asyncio.Redis:
+        clients.append(redis.asyncio.Redis.from_url(server.url))
+        return clients[-1]
+
+    def sessions(max_sessions: int = 20, ttl_ms: int = 3_600_000) -> SessionRepository:
+        return RedisSessionRepository(client(), max_sessions, ttl_ms, namespace)
+
+    def catalogue() -> ImageCatalogue:
+        return RedisImageCatalogue(client(), namespace)
+
+    async def close() -> None:
+        if clients:
+            keys = [key async for key in clients[0].scan_iter(match=f"{namespace}:*")]
+            if keys:
+                await clients[0].delete(*keys)
+        for made in clients:
+            await made.aclose()
+
+    return Store(sessions, catalogue, time.sleep, close)
+
+
+STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""

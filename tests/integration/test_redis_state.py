@@ -1,0 +1,173 @@
+"""The Redis state adapters against a real redis-server: what the contract suites cannot show (namespacing,
+many racing writers, failures, URLs, the schema key, the order of catalogue members)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from gpt_image_2_mcp.adapters.redis_common import describe
+from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue, order_member
+from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
+from gpt_image_2_mcp.domain.errors import SessionMovedOn, SessionNotFound, StateStoreError
+from gpt_image_2_mcp.domain.sessions import Turn
+from tests.contracts.test_image_catalogue_contract import record
+from tests.contracts.test_session_repository_contract import next_turn, session
+from tests.redis_server import free_port
+
+PASSWORD = "s3cret-Redis-pass"
+
+
+@pytest.fixture
+async def connect(redis_server):
+    """Makes clients on an emptied test server (these tests look at every key in it) and closes them after."""
+    made: list[Redis] = []
+
+    def client(url: str = redis_server.url) -> Redis:
+        made.append(Redis.from_url(url, decode_responses=True))
+        return made[-1]
+
+    await client().flushdb()
+    yield client
+    for each in made:
+        await each.aclose()
+
+
+async def test_every_key_starts_with_the_namespace(connect):
+    namespace = "team-a:images"
+    sessions, catalogue = RedisSessionRepository(connect(), namespace=namespace), RedisImageCatalogue(connect(),
+                                                                                                    namespace)
+    await sessions.add(session(1, owner="alice:admin"))
+    await sessions.append_turn("alice:admin", "es_1", next_turn(await sessions.get("alice:admin", "es_1")))
+    await catalogue.add([record(1), record(2, owner="bob")])
+    await catalogue.remove("alice", "img_0001")
+    keys = [key async for key in connect().scan_iter()]
+    assert keys and all(key.startswith(f"{namespace}:") for key in keys)
+    assert await connect().get(f"{namespace}:schema") == "1"
+
+
+async def test_an_owner_with_a_colon_cannot_reach_anothers_session(connect):
+    sessions = RedisSessionRepository(connect())
+    await sessions.add(session(1, owner="a:b"))
+    await sessions.add(session(2, owner="a"))
+    with pytest.raises(SessionNotFound):
+        await sessions.get("a", "b:es_1")
+    assert [s.id for s in await sessions.list("a")] == ["es_2"]
+
+
+async def test_two_clients_racing_many_appends_leave_one_unbroken_chain(connect):
+    first, second = RedisSessionRepository(connect()), RedisSessionRepository(connect())
+    await first.add(session(1))
+
+    async def writer(repository: RedisSessionRepository, name: str, count: int) -> int:
+        refused = 0
+        for index in range(count):
+            while True:
+                base = await repository.get("alice", "es_1")
+                turn = Turn(base.next_turn, f"{name}-{index}", (), base.last.created_at + 1, base.last.turn)
+                try:
+                    await repository.append_turn("alice", "es_1", turn)
+                    break
+                except SessionMovedOn:
+                    refused += 1
+        return refused
+
+    refused = await asyncio.gather(writer(first, "A", 40), writer(second, "B", 40))
+    turns = (await first.get("alice", "es_1")).turns
+    assert [t.turn for t in turns] == list(range(1, 82))
+    assert all(t.parent_turn == t.turn - 1 for t in turns[1:])
+    assert sorted(t.prompt for t in turns[1:]) == sorted(f"{n}-{i}" for n in "AB" for i in range(40))
+    assert sum(refused) > 0  # they did race: some appends lost and were retried
+
+
+async def test_the_idle_ttl_is_redis_expiry_and_zero_means_none(connect):
+    client = connect()
+    await RedisSessionRepository(client, ttl_ms=60_000, namespace="ttl").add(session(1))
+    await RedisSessionRepository(client, ttl_ms=0, namespace="none").add(session(1))
+    for kind in ("session", "turns", "sessions"):
+        suffix = "alice" if kind == "sessions" else "alice:es_1"
+        assert 0 < await client.pttl(f"ttl:{kind}:{suffix}") <= 60_000
+        assert await client.pttl(f"none:{kind}:{suffix}") == -1
+
+
+async def test_an_expired_session_left_in_the_lru_set_does_not_push_a_live_one_out(connect):
+    client = connect()
+    sessions = RedisSessionRepository(client, max_sessions=2, namespace="cap")
+    await sessions.add(session(1))
+    await sessions.add(session(2))
+    await client.delete("cap:session:alice:es_1", "cap:turns:alice:es_1")  # as expiry would
+    await sessions.add(session(3))
+    assert [s.id for s in await sessions.list("alice")] == ["es_3", "es_2"]
+    assert await client.zrange("cap:sessions:alice", 0, -1) == ["es_2", "es_3"]
+
+
+@pytest.mark.parametrize("scheme", ["redis", "rediss"])
+async def test_a_store_that_cannot_be_reached_is_named_without_its_password(connect, scheme):
+    port = free_port()  # nothing listens there
+    client = connect(f"{scheme}://:{PASSWORD}@127.0.0.1:{port}/0")
+    for attempt in (RedisSessionRepository(client).get("alice", "es_1"), RedisImageCatalogue(client).page("alice")):
+        with pytest.raises(StateStoreError, match="cannot be reached") as raised:
+            await attempt
+        assert f"{scheme}://127.0.0.1:{port}/0" in str(raised.value) and PASSWORD not in str(raised.value)
+
+
+async def test_credentials_the_store_refuses_are_not_repeated(connect, redis_server):
+    admin = connect()
+    await admin.acl_setuser("state-app", enabled=True, passwords=["+the-right-one"], commands=["+@all"], keys=["*"])
+    try:
+        client = connect(f"redis://state-app:{PASSWORD}@127.0.0.1:{redis_server.port}/0")
+        with pytest.raises(StateStoreError, match="refused the credentials") as raised:
+            await RedisImageCatalogue(client).get("alice", "img_0001")
+        assert f"127.0.0.1:{redis_server.port}" in str(raised.value) and PASSWORD not in str(raised.value)
+    finally:
+        await admin.acl_deluser("state-app")
+
+
+def test_a_rediss_url_makes_a_tls_client_named_without_credentials():
+    client = Redis.from_url(f"rediss://user:{PASSWORD}@cache.example.com:6380/2")  # no connection is made
+    RedisSessionRepository(client)
+    RedisImageCatalogue(client)
+    assert describe(client) == "rediss://cache.example.com:6380/2"
+
+
+async def test_the_schema_key_is_set_by_the_first_write_and_a_newer_one_is_refused(connect):
+    client = connect()
+    catalogue = RedisImageCatalogue(client, namespace="old")
+    await catalogue.page("alice")
+    assert await client.get("old:schema") is None  # a read writes nothing
+    await catalogue.add([record(1)])
+    assert await client.get("old:schema") == "1"
+    await client.set("old:schema", "2")  # a newer server wrote here since
+    for fresh in (RedisImageCatalogue(client, namespace="old"), RedisSessionRepository(client, namespace="old")):
+        with pytest.raises(StateStoreError, match="newer gpt-image-2-mcp"):
+            await fresh.list("alice") if isinstance(fresh, RedisSessionRepository) else await fresh.get("alice", "x")
+
+
+async def test_pages_skip_records_lost_behind_the_catalogues_back(connect):
+    client = connect()
+    catalogue = RedisImageCatalogue(client, namespace="lost")
+    await catalogue.add([record(n) for n in range(1, 6)])
+    await client.delete("lost:image:alice:img_0004", "lost:image:alice:img_0003")  # e.g. a maxmemory policy
+    first = await catalogue.page("alice", limit=2)
+    rest = await catalogue.page("alice", first.next_cursor, limit=2)
+    assert [r.image_id for r in (*first.records, *rest.records)] == ["img_0005", "img_0002", "img_0001"]
+    assert await client.zcard("lost:images:alice") == 3
+
+
+async def test_an_image_added_again_with_another_time_is_listed_once_in_its_new_place(connect):
+    catalogue = RedisImageCatalogue(connect())
+    await catalogue.add([record(1), record(2)])
+    await catalogue.add([record(1, created_at=record(2).created_at + 10)])
+    assert [r.image_id for r in (await catalogue.page("alice")).records] == ["img_0001", "img_0002"]
+
+
+@given(st.lists(st.tuples(st.floats(allow_nan=False),
+                          st.text(st.characters(blacklist_categories=("Cs",)), max_size=8))))
+def test_catalogue_members_sort_byte_wise_in_newest_first_order(images):
+    by_member = sorted(images, key=lambda image: order_member(*image).encode())  # Redis compares UTF-8 bytes
+    assert [(-created, image_id) for created, image_id in by_member] == sorted(
+        (-created, image_id) for created, image_id in images)
