@@ -9,15 +9,22 @@ import threading
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import write_png
 from tests.e2e.conftest import RawServer, server_env, stdio_client
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "redis"])
 def state_env(request, tmp_path) -> dict[str, str]:
-    """The state store the processes of one test share."""
-    return {"GPT_IMAGE_2_STATE_URL": f"sqlite://{tmp_path / 'state.sqlite3'}"}
+    """The state store the processes of one test share: an SQLite file, or a real redis-server (emptied first,
+    since the server keeps its default namespace)."""
+    if request.param == "sqlite":
+        return {"GPT_IMAGE_2_STATE_URL": f"sqlite://{tmp_path / 'state.sqlite3'}"}
+    server = request.getfixturevalue("redis_server")
+    with redis.Redis.from_url(server.url) as client:
+        client.flushdb()
+    return {"GPT_IMAGE_2_STATE_URL": server.url}
 
 
 def text_of(result: dict) -> str:
