@@ -10,19 +10,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .errors import ImageServerError, SessionMovedOn, SessionNotFound, StateStoreError
+from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import ProgressReporter, SessionRepository
 from .render_settings import RenderOptions, RenderOverrides
-from .services import (
-    DEFAULT_OPTIONS,
-    DEFAULT_PLACEMENT,
-    EditImage,
-    EditInputs,
-    Outcome,
-    OutcomeKind,
-    Placement,
-    TurnOf,
-    no_progress,
-)
+from .services import DEFAULT_OPTIONS, DEFAULT_PLACEMENT, EditImage, EditInputs, TurnOf, no_progress
 from .sessions import LOCAL_OWNER, EditSession
 
 NO_OVERRIDES = RenderOverrides()

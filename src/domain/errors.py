@@ -39,6 +39,14 @@ class ImageNotFound(ImageServerError):
     """No catalogued image has that id for this owner, or its file is gone."""
 
 
+class JobNotFound(ImageServerError):
+    """No job (or task) of this owner has that id, or it expired."""
+
+
+class IdempotencyConflict(InvalidRequest):
+    """An idempotency key was used before with other arguments."""
+
+
 class StateStoreError(ImageServerError):
     """The state store (SQLite file or Redis) failed or cannot be reached."""
 

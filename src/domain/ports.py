@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .catalogue import ImagePage, ImageRecord
+from .jobs import Job, JobPage
 from .sessions import EditSession, Turn
 from .values import BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
@@ -144,3 +145,34 @@ class ImageCatalogue(Protocol):
     @abstractmethod
     async def remove(self, owner: str, image_id: str) -> None:
         """Forget an image (its file is not touched); nothing happens if it is unknown."""
+
+
+class JobStore(Protocol):
+    """Jobs (paid calls that may outlive their request) by owner, shared by every process on the store."""
+
+    @abstractmethod
+    async def add(self, job: Job) -> None:
+        """Store a new job."""
+
+    @abstractmethod
+    async def save(self, job: Job) -> None:
+        """Store a job's new state (status, message, outcome, liveness)."""
+
+    @abstractmethod
+    async def get(self, owner: str, job_id: str) -> Job:
+        """One job. Raises JobNotFound if unknown, expired or another owner's."""
+
+    @abstractmethod
+    async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
+        """The owner's jobs, newest first, `limit` at a time from `cursor`."""
+
+    @abstractmethod
+    async def find(
+        self, owner: str, *, fingerprint: str | None = None, idempotency_key: str | None = None,
+        since: float = 0.0,
+    ) -> Job | None:
+        """The newest job of the owner created at or after `since` with that fingerprint or that key."""
+
+    @abstractmethod
+    async def sweep(self, now: float) -> int:
+        """Forget jobs whose ttl has run out; returns how many."""

@@ -9,10 +9,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .catalogue import ImageRecord, new_image_id
 from .errors import BackendProtocolError, ImageServerError, InvalidRequest
+from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import (
     ImageBackend,
     ImageCatalogue,
@@ -24,17 +24,13 @@ from .ports import (
 )
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .render_settings import RenderOptions
-from .sessions import LOCAL_OWNER
 from .values import (
     MAX_EDIT_INPUTS,
-    MODEL,
     BackendResult,
     EditRequest,
     GenerationRequest,
     InputImage,
-    Route,
     SavedImage,
-    Usage,
     file_extension,
 )
 
@@ -48,55 +44,8 @@ async def no_progress(progress: float, total: float | None, message: str) -> Non
     return None
 
 
-class OutcomeKind(StrEnum):
-    """What kind of call produced an outcome."""
-
-    GENERATE = "generate"
-    EDIT = "edit"
-    SESSION_START = "session_start"
-    SESSION_TURN = "session_turn"
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """Whose images a call makes, where and how they are written, and which folders the caller may use."""
-
-    output_dir: str | None = None
-    filename_prefix: str | None = None
-    roots: tuple[str, ...] | None = None
-    save_partials: bool = False
-    owner: str = LOCAL_OWNER
-
-
 DEFAULT_PLACEMENT = Placement()
 DEFAULT_OPTIONS = RenderOptions()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a call produced, ready for presentation."""
-
-    kind: OutcomeKind
-    owner: str
-    prompt: str
-    images: tuple[SavedImage, ...]
-    usage: Usage | None
-    cost_usd: float
-    route: Route
-    applied: dict[str, object]
-    placeholder: bool = False
-    notes: tuple[str, ...] = ()
-    request_id: str | None = None
-    revised_prompt: str | None = None
-    partials: tuple[SavedImage, ...] = ()
-    session_id: str | None = None
-    turn: int | None = None
-    parent_turn: int | None = None
-    model: str = MODEL
-
-    @property
-    def backend(self) -> str:
-        return self.route.backend
 
 
 class ImageWorkflow:

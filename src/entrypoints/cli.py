@@ -14,8 +14,8 @@ import anyio
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Background, OutputFormat, Quality, RenderOptions
-from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import GenerationRequest
 
 from .cli_state import add_commands as add_state_commands

@@ -7,9 +7,10 @@ from typing import Annotated
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
+from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.render_settings import Moderation, RenderOptions
-from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
+from gpt_image_2_mcp.domain.services import EditInputs
 from gpt_image_2_mcp.domain.values import GenerationRequest
 
 from .tool_arguments import (

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink
-from gpt_image_2_mcp.domain.services import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import SavedImage, base64_length
 
 from .image_resources import image_uri

@@ -8,9 +8,10 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.render_settings import RenderOptions
-from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
+from gpt_image_2_mcp.domain.services import EditInputs
 
 from .owners import owner_of
 from .tool_arguments import (

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import RenderOverrides
-from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS
 
 Prompt = Annotated[str, Field(description="What to draw or change, in plain language (1..32,000 characters).")]

@@ -15,8 +15,8 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
 from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
-from gpt_image_2_mcp.domain.services import Outcome, Placement
 
 from .image_resources import announce_new_images
 from .owners import owner_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.stores import PERSISTENT, STORES
+from tests.contracts.stores import JOB_STORES, PERSISTENT, STORES
 
 
 async def _open(name, tmp_path, request):
@@ -23,5 +23,11 @@ async def store(request, tmp_path):
 
 @pytest.fixture(params=sorted(PERSISTENT))
 async def persistent_store(request, tmp_path):
+    async for made in _open(request.param, tmp_path, request):
+        yield made
+
+
+@pytest.fixture(params=sorted(JOB_STORES))
+async def job_store(request, tmp_path):
     async for made in _open(request.param, tmp_path, request):
         yield made

@@ -12,13 +12,14 @@ from typing import Any
 import redis.asyncio
 
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
+from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
-from gpt_image_2_mcp.domain.ports import ImageCatalogue, SessionRepository
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
 
 
 class Clock:
@@ -37,6 +38,7 @@ class Store:
     sessions: Callable[..., SessionRepository]
     catalogue: Callable[[], ImageCatalogue]
     advance: Callable[[float], Any]
+    jobs: Callable[[], JobStore] | None = None
     close: Callable[[], Any] = lambda: None
 
 
@@ -54,7 +56,10 @@ def memory_store(tmp_path, request) -> Store:
     def advance(seconds: float) -> None:
         clock.now += seconds
 
-    return Store(sessions, catalogue, advance)
+    def jobs() -> JobStore:
+        return repositories.setdefault("jobs", InMemoryJobStore())
+
+    return Store(sessions, catalogue, advance, jobs=jobs)
 
 
 def sqlite_store(tmp_path, request) -> Store:
@@ -114,4 +119,6 @@ def redis_store(tmp_path, request) -> Store:
 STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
+JOB_STORES = frozenset({"memory"})
+"""The stores with a JobStore adapter: the job contract runs on these."""
 """The stores whose data outlives the process: the durability tests run on these."""

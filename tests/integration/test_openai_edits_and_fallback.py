@@ -149,7 +149,7 @@ async def test_a_streamed_edit_reports_partials_and_saves_the_final_image(openai
     async def progress(done, total, message):
         steps.append(message)
 
-    from gpt_image_2_mcp.domain.services import Placement
+    from gpt_image_2_mcp.domain.outcomes import Placement
 
     edit = await resolve(openai_container.edit_image)
     outcome = await edit("x", EditInputs((str(inputs[0]),)), options=RenderOptions(partial_images=2),

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.domain import errors
+from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import (
     Background,
     ImageSize,
@@ -16,7 +17,6 @@ from gpt_image_2_mcp.domain.render_settings import (
     Quality,
     RenderOptions,
 )
-from gpt_image_2_mcp.domain.services import Placement
 from gpt_image_2_mcp.domain.values import GenerationRequest
 from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted

@@ -10,8 +10,9 @@ from PIL import Image
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.fallback_image_backend import FallbackImageBackend
 from gpt_image_2_mcp.domain.errors import InvalidRequest, NotConfigured, OutputLocationError, SessionNotFound
+from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import ImageSize, OutputFormat, Quality, RenderOptions, RenderOverrides
-from gpt_image_2_mcp.domain.services import EditInputs, Placement
+from gpt_image_2_mcp.domain.services import EditInputs
 from gpt_image_2_mcp.domain.values import GenerationRequest
 from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.conftest import make_container, write_png

@@ -1,0 +1,67 @@
+"""InMemoryJobStore: jobs in a dict per owner, for throwaway runs (`memory://`) and tests."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gpt_image_2_mcp.domain.errors import JobNotFound
+from gpt_image_2_mcp.domain.jobs import Job, JobPage
+from gpt_image_2_mcp.domain.ports import JobStore
+
+from .state_codec import decode_cursor, encode_job_cursor
+
+
+def job_not_found(job_id: str) -> JobNotFound:
+    return JobNotFound(f"No job or task {job_id!r} (unknown, expired or not yours). Start the call again.")
+
+
+def _newest_first(job: Job) -> tuple[float, str]:
+    return (-job.created_at, job.job_id)
+
+
+class InMemoryJobStore(JobStore):
+    """Gone with the process. Jobs are copied in and out, as a real store would (no shared mutable state)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, dict[str, Job]] = {}
+
+    async def add(self, job: Job) -> None:
+        self._owners.setdefault(job.owner, {})[job.job_id] = dataclasses.replace(job)
+
+    async def save(self, job: Job) -> None:
+        await self.add(job)
+
+    async def get(self, owner: str, job_id: str) -> Job:
+        job = self._owners.get(owner, {}).get(job_id)
+        if job is None:
+            raise job_not_found(job_id)
+        return dataclasses.replace(job)
+
+    async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
+        ordered = sorted(self._owners.get(owner, {}).values(), key=_newest_first)
+        if cursor is not None:
+            created, job_id = decode_cursor(cursor)
+            ordered = [j for j in ordered if _newest_first(j) > (-created, job_id)]
+        jobs = tuple(dataclasses.replace(j) for j in ordered[:limit])
+        more = len(ordered) > limit
+        return JobPage(jobs, encode_job_cursor(jobs[-1]) if more and jobs else None)
+
+    async def find(
+        self, owner: str, *, fingerprint: str | None = None, idempotency_key: str | None = None,
+        since: float = 0.0,
+    ) -> Job | None:
+        matches = [
+            job for job in self._owners.get(owner, {}).values()
+            if job.created_at >= since
+            and (fingerprint is None or job.fingerprint == fingerprint)
+            and (idempotency_key is None or job.idempotency_key == idempotency_key)
+        ]
+        newest = min(matches, key=_newest_first, default=None)
+        return None if newest is None else dataclasses.replace(newest)
+
+    async def sweep(self, now: float) -> int:
+        expired = [(owner, job_id) for owner, jobs in self._owners.items()
+                   for job_id, job in jobs.items() if job.expired(now)]
+        for owner, job_id in expired:
+            del self._owners[owner][job_id]
+        return len(expired)

@@ -1,0 +1,79 @@
+"""A job: one paid tool call that may outlive the request that started it (MCP tasks, or a plain call that
+returned before its image was ready). Jobs live in the state store, so any process can report on them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .outcomes import Outcome
+
+
+class JobStatus(StrEnum):
+    """The MCP task statuses (2025-11-25)."""
+
+    WORKING = "working"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self is not JobStatus.WORKING
+
+
+def new_job_id() -> str:
+    return f"job_{secrets.token_hex(8)}"
+
+
+def fingerprint(tool: str, arguments: dict[str, Any], input_digests: tuple[str, ...] = ()) -> str:
+    """What makes two calls the same call: the tool, its canonical arguments and the bytes of its inputs."""
+    canonical = json.dumps({"tool": tool, "arguments": arguments, "inputs": input_digests}, sort_keys=True,
+                           separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Job:
+    """One paid call and what became of it. `outcome` is set once the images are saved (completed); `error`
+    holds a tool error's text (completed, is_error) or a failure's (failed)."""
+
+    job_id: str
+    owner: str
+    tool: str
+    fingerprint: str
+    created_at: float
+    ttl_ms: int | None
+    status: JobStatus = JobStatus.WORKING
+    updated_at: float = 0.0
+    status_message: str = "request accepted"
+    outcome: Outcome | None = None
+    error: str | None = None
+    is_error: bool = False
+    idempotency_key: str | None = None
+    holder: str = ""
+    """Which server process runs the job (host:pid:nonce)."""
+    alive_at: float = 0.0
+    """When the running process last said it is alive: a stale working job's process died."""
+    delivered: bool = False
+    """Whether a caller has been given the result (an undelivered paid result can be handed to a retry)."""
+    cancel_requested: bool = False
+    arguments: dict[str, Any] = field(default_factory=dict)
+    """The call's arguments as given (how the result is shown: inline mode), never secrets."""
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+        self.alive_at = self.alive_at or self.created_at
+
+    def expired(self, now: float) -> bool:
+        return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: tuple[Job, ...]
+    next_cursor: str | None = None

@@ -1,0 +1,56 @@
+"""What a call asks for and what it produced: where images go, and the outcome shown to the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .sessions import LOCAL_OWNER
+from .values import MODEL, Route, SavedImage, Usage
+
+
+class OutcomeKind(StrEnum):
+    """What kind of call produced an outcome."""
+
+    GENERATE = "generate"
+    EDIT = "edit"
+    SESSION_START = "session_start"
+    SESSION_TURN = "session_turn"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Whose images a call makes, where and how they are written, and which folders the caller may use."""
+
+    output_dir: str | None = None
+    filename_prefix: str | None = None
+    roots: tuple[str, ...] | None = None
+    save_partials: bool = False
+    owner: str = LOCAL_OWNER
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a call produced, ready for presentation."""
+
+    kind: OutcomeKind
+    owner: str
+    prompt: str
+    images: tuple[SavedImage, ...]
+    usage: Usage | None
+    cost_usd: float
+    route: Route
+    applied: dict[str, object]
+    placeholder: bool = False
+    notes: tuple[str, ...] = ()
+    request_id: str | None = None
+    revised_prompt: str | None = None
+    partials: tuple[SavedImage, ...] = ()
+    session_id: str | None = None
+    turn: int | None = None
+    parent_turn: int | None = None
+    model: str = MODEL
+
+    @property
+    def backend(self) -> str:
+        return self.route.backend

@@ -1,0 +1,83 @@
+"""One contract for every JobStore: memory, SQLite and Redis behave alike."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gpt_image_2_mcp.domain.errors import InvalidRequest, JobNotFound
+from gpt_image_2_mcp.domain.jobs import Job, JobStatus
+from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
+from gpt_image_2_mcp.domain.values import Route, SavedImage, Usage
+
+NOW = 1_700_000_000.0
+
+
+def outcome() -> Outcome:
+    image = SavedImage("/images/a.png", "a.png", 1024, 1024, 1234, "image/png", False, (1, 2), "img_a")
+    return Outcome(kind=OutcomeKind.GENERATE, owner="alice", prompt="a fox", images=(image,),
+                   usage=Usage(10, 0, 4160, 2), cost_usd=0.125, route=Route.IMAGES, applied={"size": "1024x1024"},
+                   notes=("note",), request_id="req_1", revised_prompt="a red fox")
+
+
+def job(number: int, owner: str = "alice", created_at: float | None = None, **changes) -> Job:
+    made = Job(job_id=f"job_{number:04d}", owner=owner, tool="generate_image", fingerprint=f"fp{number % 3}",
+               created_at=NOW + number if created_at is None else created_at, ttl_ms=3_600_000,
+               arguments={"prompt": "a fox", "inline": "none"})
+    return dataclasses.replace(made, **changes)
+
+
+async def test_a_job_comes_back_as_it_was_saved_with_its_outcome(job_store):
+    jobs = job_store.jobs()
+    await jobs.add(job(1))
+    finished = job(1, status=JobStatus.COMPLETED, outcome=outcome(), status_message="saved 1 image(s)",
+                   updated_at=NOW + 5, delivered=True, holder="host:1:abc", alive_at=NOW + 5,
+                   idempotency_key="key-1")
+    await jobs.save(finished)
+    assert await job_store.jobs().get("alice", "job_0001") == finished
+
+
+async def test_another_owners_job_is_not_found(job_store):
+    jobs = job_store.jobs()
+    await jobs.add(job(1, owner="alice"))
+    with pytest.raises(JobNotFound, match="job_0001"):
+        await jobs.get("bob", "job_0001")
+    assert (await jobs.page("bob")).jobs == ()
+    assert await jobs.find("bob", fingerprint="fp1") is None
+
+
+async def test_pages_run_newest_first_without_gaps_or_repeats(job_store):
+    jobs = job_store.jobs()
+    for number in range(1, 8):
+        await jobs.add(job(number))
+    first = await jobs.page("alice", limit=3)
+    await jobs.add(job(100))
+    second = await jobs.page("alice", first.next_cursor, limit=3)
+    third = await jobs.page("alice", second.next_cursor, limit=3)
+    ids = [j.job_id for page in (first, second, third) for j in page.jobs]
+    assert ids == [f"job_{n:04d}" for n in range(7, 0, -1)] and third.next_cursor is None
+    with pytest.raises(InvalidRequest, match="cursor"):
+        await jobs.page("alice", "junk")
+
+
+async def test_find_returns_the_newest_match_since_a_time(job_store):
+    jobs = job_store.jobs()
+    for number in (1, 4, 7, 2):
+        await jobs.add(job(number, idempotency_key=f"k{number % 2}"))
+    assert (await jobs.find("alice", fingerprint="fp1")).job_id == "job_0007"
+    assert (await jobs.find("alice", fingerprint="fp1", since=NOW + 8)) is None
+    assert (await jobs.find("alice", idempotency_key="k0")).job_id == "job_0004"
+    assert (await jobs.find("alice", idempotency_key="k1", since=NOW + 2)).job_id == "job_0007"
+    assert await jobs.find("alice", idempotency_key="nope") is None
+
+
+async def test_expired_jobs_are_swept_and_others_stay(job_store):
+    jobs = job_store.jobs()
+    await jobs.add(job(1, ttl_ms=1_000))
+    await jobs.add(job(2, ttl_ms=None))
+    await jobs.add(job(3, ttl_ms=60_000))
+    assert await jobs.sweep(NOW + 30) == 1
+    with pytest.raises(JobNotFound):
+        await jobs.get("alice", "job_0001")
+    assert {j.job_id for j in (await jobs.page("alice")).jobs} == {"job_0002", "job_0003"}
