@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 
 from gpt_image_2_mcp.domain.errors import JobNotFound
 from gpt_image_2_mcp.domain.jobs import Job, JobPage
@@ -22,7 +24,8 @@ def _newest_first(job: Job) -> tuple[float, str]:
 class InMemoryJobStore(JobStore):
     """Gone with the process. Jobs are copied in and out, as a real store would (no shared mutable state)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._owners: dict[str, dict[str, Job]] = {}
 
     async def add(self, job: Job) -> None:
@@ -32,13 +35,13 @@ class InMemoryJobStore(JobStore):
         await self.add(job)
 
     async def get(self, owner: str, job_id: str) -> Job:
-        job = self._owners.get(owner, {}).get(job_id)
+        job = self._live(owner).get(job_id)
         if job is None:
             raise job_not_found(job_id)
         return dataclasses.replace(job)
 
     async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
-        ordered = sorted(self._owners.get(owner, {}).values(), key=_newest_first)
+        ordered = sorted(self._live(owner).values(), key=_newest_first)
         if cursor is not None:
             created, job_id = decode_cursor(cursor)
             ordered = [j for j in ordered if _newest_first(j) > (-created, job_id)]
@@ -51,13 +54,18 @@ class InMemoryJobStore(JobStore):
         since: float = 0.0,
     ) -> Job | None:
         matches = [
-            job for job in self._owners.get(owner, {}).values()
+            job for job in self._live(owner).values()
             if job.created_at >= since
             and (fingerprint is None or job.fingerprint == fingerprint)
             and (idempotency_key is None or job.idempotency_key == idempotency_key)
         ]
         newest = min(matches, key=_newest_first, default=None)
         return None if newest is None else dataclasses.replace(newest)
+
+    def _live(self, owner: str) -> dict[str, Job]:
+        """The owner's jobs whose ttl has not run out (expired ones read as gone even before a sweep)."""
+        now = self._clock()
+        return {job_id: job for job_id, job in self._owners.get(owner, {}).items() if not job.expired(now)}
 
     async def sweep(self, now: float) -> int:
         expired = [(owner, job_id) for owner, jobs in self._owners.items()

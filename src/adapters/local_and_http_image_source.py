@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -48,6 +49,14 @@ class LocalAndHttpImageSource(ImageSource):
         else:
             data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
         return await anyio.to_thread.run_sync(self._codec.decode_input, data, name)
+
+    async def digest(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> str:
+        reference = reference.strip()
+        if reference.lower().startswith(("data:", "http://", "https://")):
+            return hashlib.sha256(reference.encode()).hexdigest()  # a URL is not fetched just to be compared
+        name = f"{role} ({_describe(reference)})"
+        data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
+        return hashlib.sha256(data).hexdigest()
 
     @staticmethod
     def _from_disk(reference: str, name: str, roots: Sequence[str] | None) -> bytes:

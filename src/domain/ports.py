@@ -92,6 +92,11 @@ class ImageSource(Protocol):
     async def load(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> InputImage:
         """Read and decode one input. Raises InputImageError naming the input and the problem."""
 
+    @abstractmethod
+    async def digest(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> str:
+        """What identifies the input's content, cheaply: a hash of a local file's bytes (read under the same
+        rules as `load`), of a data URL, or the URL itself for http(s). Raises InputImageError."""
+
 
 class UrlFetcher(Protocol):
     """Fetches an http(s) URL without becoming a way to reach internal hosts."""

@@ -8,19 +8,22 @@ from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.filesystem_image_sink import FilesystemImageSink
 from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
+from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
 from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
+from gpt_image_2_mcp.domain.job_runner import JobRunner
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage, ImageWorkflow
 
 from .openai_backend_resource import open_openai_backend
 from .settings import Settings
-from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_sessions
+from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_jobs, redis_sessions
 
 
 def _backend_choice(settings: Settings) -> str:
@@ -95,3 +98,10 @@ class Container(containers.DeclarativeContainer):
         keep_alive_s=providers.Callable(_keep_alive_s, settings),
     )
     image_library = providers.Singleton(ImageLibrary, catalogue=image_catalogue, sink=sink, codec=codec)
+    job_store = providers.Selector(
+        providers.Callable(_state_kind, settings),
+        memory=providers.Singleton(InMemoryJobStore),
+        sqlite=providers.Singleton(SqliteJobStore, db=sqlite_database),
+        redis=providers.Singleton(redis_jobs, client=redis_client),
+    )
+    job_runner = providers.Singleton(JobRunner, store=job_store, heartbeat_s=settings.provided.job_heartbeat_s)

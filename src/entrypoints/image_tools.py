@@ -17,6 +17,7 @@ from .tool_arguments import (
     BackgroundArg,
     Compression,
     FormatArg,
+    IdempotencyKey,
     Images,
     Inline,
     Mask,
@@ -49,7 +50,7 @@ class ImageTools:
         background: BackgroundArg = "auto", output_format: FormatArg = "png", output_compression: Compression = None,
         moderation: ModerationArg = "auto", output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
-        save_partials: SavePartials = False,
+        save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Create images from a text prompt with gpt-image-2. Saves every image to disk and returns a preview,
         the absolute path, size and estimated cost. Use edit_image to change existing pictures."""
@@ -60,14 +61,14 @@ class ImageTools:
             request = GenerationRequest(prompt, options, Moderation(moderation))
             return await (await self._use_cases.generate())(request, placement, progress)
 
-        return await self._runner.run(ctx, arguments, call)
+        return await self._runner.run(ctx, "generate_image", arguments, call)
 
     async def edit_image(
         self, prompt: Prompt, images: Images, ctx: Context, mask: Mask = None, size: Size = "auto",
         quality: QualityArg = "auto", n: N = 1, background: BackgroundArg = "auto", output_format: FormatArg = "png",
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
-        save_partials: SavePartials = False,
+        save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Edit one image or compose several (1..16 references, optional mask) into a new image with
         gpt-image-2. Inputs are checked locally before anything is sent. For several rounds of changes on
@@ -79,4 +80,4 @@ class ImageTools:
             inputs = EditInputs(tuple(images), mask)
             return await (await self._use_cases.edit())(prompt, inputs, options, placement, progress)
 
-        return await self._runner.run(ctx, arguments, call)
+        return await self._runner.run(ctx, "edit_image", arguments, call)

@@ -23,6 +23,8 @@ from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 from .container import Container
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
+from .job_tools import JobTools
+from .mcp_tasks import ImageTasks, TasksMiddleware
 from .owners import owner_of
 from .presentation import Presenter
 from .session_tools import SessionTools
@@ -43,6 +45,8 @@ INSTRUCTIONS = f"""Generate and edit images with OpenAI gpt-image-2.
 - Cost grows with quality and size; high quality 4K images can take minutes. Prefer quality 'low' for drafts.
 - If a result says PLACEHOLDER, the server runs its offline fake backend: tell the user to set OPENAI_API_KEY."""
 
+JOB_SWEEP_S = 60.0
+PAID_TOOLS = frozenset({"generate_image", "edit_image", "start_edit_session", "continue_edit_session"})
 _PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _LOCAL_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                open_world_hint=False)
@@ -96,17 +100,22 @@ def build_server(container: Container) -> MCPServer:
         async with anyio.create_task_group() as group:
             if settings.resolved_backend == "openai":  # import the SDK while the client handshakes
                 group.start_soon(use_cases.warm_up)
+            group.start_soon(use_cases.sweep_jobs_every, JOB_SWEEP_S)
             try:
                 yield
             finally:
                 group.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
+            await use_cases.stop_jobs()
             await shut_down(container)
 
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
+    presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
+    runner = ToolRunner(settings, presenter, use_cases)
     server = ImageMCPServer(
         images,
+        extensions=[ImageTasks(use_cases, runner)],
         lifespan=lifespan,
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
@@ -114,13 +123,12 @@ def build_server(container: Container) -> MCPServer:
         instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
     )
-    presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    runner = ToolRunner(settings, presenter)
-    register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner))
+    server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
+    register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
     return server
 
 
-def register_tools(server: MCPServer, images: ImageTools, sessions: SessionTools) -> None:
+def register_tools(server: MCPServer, images: ImageTools, sessions: SessionTools, jobs: JobTools) -> None:
     def add(fn: Callable[..., Any], title: str, annotations: ToolAnnotations) -> None:
         # The description is what the calling model reads: the docstring, dedented.
         server.add_tool(fn, title=title, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations,
@@ -132,3 +140,4 @@ def register_tools(server: MCPServer, images: ImageTools, sessions: SessionTools
     add(sessions.continue_edit_session, "Continue an edit session", _PAID)
     add(sessions.end_edit_session, "End an edit session", _LOCAL_WRITE)
     add(sessions.list_edit_sessions, "List edit sessions", _LOCAL_READ)
+    add(jobs.get_image_job, "Get the result of a long image call", _LOCAL_READ)

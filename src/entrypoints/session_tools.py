@@ -21,6 +21,7 @@ from .tool_arguments import (
     FormatArg,
     FormatOverride,
     FromTurn,
+    IdempotencyKey,
     Images,
     Inline,
     Mask,
@@ -56,7 +57,7 @@ class SessionTools:
         quality: QualityArg = "auto", n: N = 1, background: BackgroundArg = "auto", output_format: FormatArg = "png",
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
-        save_partials: SavePartials = False,
+        save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Begin refining an image over several turns: makes the first edit (like edit_image) and returns a
         session_id. Then call continue_edit_session with that id for each further change. The settings given
@@ -68,7 +69,7 @@ class SessionTools:
             sessions = await self._use_cases.sessions()
             return await sessions.start(prompt, EditInputs(tuple(images), mask), options, placement, progress)
 
-        return await self._runner.run(ctx, arguments, call)
+        return await self._runner.run(ctx, "start_edit_session", arguments, call)
 
     async def continue_edit_session(
         self, session_id: SessionId, prompt: Prompt, ctx: Context, from_turn: FromTurn = None, mask: Mask = None,
@@ -76,6 +77,7 @@ class SessionTools:
         background: BackgroundOverride = None, output_format: FormatOverride = None,
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         inline: Inline = "preview", partial_images: Partials = 0, save_partials: SavePartials = False,
+        idempotency_key: IdempotencyKey = None,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Apply the next change in an edit session: edits the latest turn's image (or from_turn's) and
         returns the new turn. Omitted settings keep the session's values."""
@@ -86,7 +88,7 @@ class SessionTools:
             return await sessions.continue_(session_id, prompt, render_overrides(arguments), from_turn, mask,
                                             placement, progress)
 
-        return await self._runner.run(ctx, arguments, call)
+        return await self._runner.run(ctx, "continue_edit_session", arguments, call)
 
     async def end_edit_session(self, session_id: SessionId, ctx: Context) -> EndSessionOutput:
         """Close an edit session. Its images stay on disk; the session can no longer be continued. Waits for a

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
 
     state_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_STATE_URL"))
 
+    sync_wait_s: float = Field(50.0, ge=0, validation_alias=_env("GPT_IMAGE_2_SYNC_WAIT_S"))
+    """How long a plain tool call waits before answering with a job id (0: for ever)."""
+    job_heartbeat_s: float = Field(5.0, gt=0, le=60, validation_alias=_env("GPT_IMAGE_2_JOB_HEARTBEAT_S"))
+
     @field_validator("state_url")
     @classmethod
     def _state_url_names_a_store(cls, value: str | None) -> str | None:

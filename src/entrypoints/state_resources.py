@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
-from gpt_image_2_mcp.domain.ports import ImageCatalogue, SessionRepository
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
 
 from .settings import Settings
 
@@ -32,6 +32,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[Any]:
     redis = await anyio.to_thread.run_sync(importlib.import_module, "redis.asyncio")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_session_repository")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_image_catalogue")
+    await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_job_store")
     client = redis.from_url(settings.state.url)
     try:
         yield client
@@ -43,6 +44,12 @@ def redis_sessions(client: Any, settings: Settings) -> SessionRepository:
     from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
 
     return RedisSessionRepository(client, max_sessions=settings.session_max, ttl_ms=settings.session_ttl_ms)
+
+
+def redis_jobs(client: Any) -> JobStore:
+    from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
+
+    return RedisJobStore(client)
 
 
 def redis_catalogue(client: Any) -> ImageCatalogue:

@@ -40,6 +40,11 @@ Images = Annotated[list[str], Field(min_length=1, max_length=MAX_EDIT_INPUTS, de
 Mask = Annotated[str | None, Field(description="Optional PNG mask with an alpha channel, the size of the first "
                                                "image; transparent pixels mark where to edit. Under 4 MB.")]
 SessionId = Annotated[str, Field(description="The session_id from start_edit_session or list_edit_sessions.")]
+IdempotencyKey = Annotated[str | None, Field(max_length=128, description=(
+    "Optional key (up to 128 characters) that makes a retry safe: the same key with the same arguments within "
+    "24 h returns the stored result without a new API request; with other arguments it is an error."))]
+JobId = Annotated[str, Field(description="The job_id a result said the image was still being made under.")]
+WaitS = Annotated[float, Field(ge=0, le=55, description="Seconds to wait for the job to finish (0..55).")]
 FromTurn = Annotated[int | None, Field(ge=1, description=(
     "Edit the image of this earlier turn instead of the latest (undo/branch). Default: latest."))]
 SizeOverride = Annotated[str | None, Field(description="Override the session's size.")]
@@ -54,6 +59,8 @@ FormatOverride = Annotated[Literal["png", "jpeg", "webp"] | None,
 _RENDER_FIELDS = ("size", "quality", "n", "background", "output_format", "output_compression", "user",
                   "partial_images")
 _NOT_REQUESTED = frozenset({"ctx", "prompt", "self"})
+_NOT_IDENTITY = frozenset({"ctx", "self", "inline", "idempotency_key"})
+"""Arguments that do not change what is made: two calls that differ only in these are the same call."""
 
 
 def render_overrides(arguments: Mapping[str, Any]) -> RenderOverrides:
@@ -70,6 +77,16 @@ def placement(arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner
         save_partials=bool(arguments.get("save_partials")),
         owner=owner,
     )
+
+
+def call_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool's arguments as a job keeps them: plain values only (no context)."""
+    return {name: value for name, value in arguments.items() if name not in ("ctx", "self")}
+
+
+def identity(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments that decide what a call makes (for merging identical calls and idempotency keys)."""
+    return {name: value for name, value in arguments.items() if name not in _NOT_IDENTITY}
 
 
 def requested(arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,20 +39,23 @@ class UsageInfo(BaseModel):
 
 
 class ImageToolOutput(BaseModel):
-    """Structured result of every image tool."""
+    """Structured result of every image tool: the images made, or (status 'working') the job to come back to."""
 
+    status: Literal["completed", "working"] = Field(
+        "completed", description="'working': the image is still being made; call get_image_job with job_id")
+    job_id: str | None = Field(None, description="The job behind this call (get_image_job, or an MCP task)")
     model: str
     prompt: str
     revised_prompt: str | None = Field(None, description="The prompt as the API rewrote it, when it says so")
-    backend: str = Field(description="'openai', or 'fake' for offline placeholders")
-    route: str = Field(description="'images' (direct Images API), 'responses' (Responses API fallback) or 'fake'")
-    placeholder: bool = Field(description="True when the image is a placeholder from the fake backend")
-    requested: dict[str, Any]
-    applied: dict[str, Any]
-    images: list[ImageInfo]
+    backend: str = Field("", description="'openai', or 'fake' for offline placeholders")
+    route: str = Field("", description="'images' (direct Images API), 'responses' (Responses API fallback) or 'fake'")
+    placeholder: bool = Field(False, description="True when the image is a placeholder from the fake backend")
+    requested: dict[str, Any] = {}
+    applied: dict[str, Any] = {}
+    images: list[ImageInfo] = []
     partial_images: list[ImageInfo] = []
-    usage: UsageInfo | None
-    cost_usd_estimated: float
+    usage: UsageInfo | None = None
+    cost_usd_estimated: float = 0.0
     request_id: str | None = None
     notes: list[str] = []
     session_id: str | None = None

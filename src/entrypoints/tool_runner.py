@@ -1,10 +1,13 @@
-"""What every image tool does around its use case: roots, progress, errors in the server's voice, the result."""
+"""What every paid tool does around its use case: roots, a job (merged, replayed or new), progress while it
+waits, errors in the server's voice, and the result — or a job id to come back to."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -15,6 +18,8 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
 from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.job_runner import JobCall, Submission
+from gpt_image_2_mcp.domain.jobs import Job, JobStatus, fingerprint
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 
@@ -23,32 +28,71 @@ from .owners import owner_of
 from .presentation import Presenter
 from .progress import with_progress
 from .settings import Settings
-from .tool_arguments import placement, requested
+from .tool_arguments import call_arguments, identity, placement, requested
+from .tool_outputs import ImageToolOutput
+from .use_cases import UseCases
 
 log = logging.getLogger(__name__)
 
 UseCaseCall = Callable[[Placement, ProgressReporter], Awaitable[Outcome]]
+JOB_META = "io.github.gpt-image-2-mcp/job"
+"""`_meta` key of a result that names its job (the MCP tasks layer turns it into a CreateTaskResult)."""
+AS_TASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("as_task", default=None)
+"""Set (to the task's ttl in ms, or 0 for the default) while a task-augmented tools/call runs."""
 
 
 class ToolRunner:
-    """Runs one image tool call from its arguments to a CallToolResult."""
+    """Runs one paid tool call as a job and turns what became of it into a CallToolResult."""
 
-    def __init__(self, settings: Settings, presenter: Presenter) -> None:
+    def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases) -> None:
         self._settings = settings
         self._presenter = presenter
+        self._use_cases = use_cases
 
-    def error(self, error: ImageServerError) -> ToolError:
-        """A domain error as a tool error the caller reads; never with a secret in it."""
+    def error(self, error: ImageServerError | str) -> ToolError:
+        """An error as a tool error the caller reads; never with a secret in it."""
         return ToolError(scrub(str(error), self._settings.secrets))
 
-    async def run(self, ctx: Context, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
+    async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:
             where = placement(arguments, await self.roots(ctx), owner_of(ctx))
-            outcome = await with_progress(ctx, self._settings.heartbeat_s, lambda report: call(where, report))
+            submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None
-        await announce_new_images(ctx)
-        return await self.present(outcome, arguments)
+        jobs = await self._use_cases.jobs()
+        if AS_TASK.get() is not None:
+            jobs.detach(submission.job.job_id)
+            return self.job_reference(submission.job)
+        job = await self._wait(ctx, submission)
+        if not job.status.finished:
+            jobs.detach(job.job_id)
+            return self.still_working(job)
+        return await self.finished(ctx, job, submission.note)
+
+    async def finished(self, ctx: Context | None, job: Job, note: str | None = None) -> CallToolResult:
+        """The result of a finished job, as the original call would have shown it."""
+        if job.status is not JobStatus.COMPLETED or job.is_error or job.outcome is None:
+            raise self.error(job.error or f"The call ended {job.status.value}: {job.status_message}.")
+        await (await self._use_cases.jobs()).mark_delivered(job)
+        if ctx is not None:
+            await announce_new_images(ctx)
+        outcome = job.outcome if note is None else replace(job.outcome, notes=(*job.outcome.notes, note))
+        return await self.present(outcome, job.arguments, job.job_id)
+
+    def still_working(self, job: Job) -> CallToolResult:
+        text = (f"The image is still being made (job {job.job_id}: {job.status_message}); the work goes on. Call "
+                f"get_image_job with job_id \"{job.job_id}\" to wait for it and get the result. Do not call "
+                f"{job.tool} again: that would pay twice.")
+        output = ImageToolOutput(status="working", job_id=job.job_id, model="gpt-image-2",
+                                 prompt=str(job.arguments.get("prompt", "")), requested=requested(job.arguments))
+        return CallToolResult(content=[TextContent(type="text", text=text)],
+                              structured_content=output.model_dump(mode="json"))
+
+    def job_reference(self, job: Job) -> CallToolResult:
+        """What a task-augmented call returns inside the server: the MCP tasks layer replaces it with a task."""
+        result = self.still_working(job)
+        result.meta = {JOB_META: job.job_id}
+        return result
 
     async def roots(self, ctx: Context) -> tuple[str, ...] | None:
         """The client's roots, when it offers them on the handshake era and enforcement is on."""
@@ -67,7 +111,8 @@ class ToolRunner:
             return None
         return tuple(str(root.uri) for root in result.roots) or None
 
-    async def present(self, outcome: Outcome, arguments: Mapping[str, Any]) -> CallToolResult:
+    async def present(self, outcome: Outcome, arguments: Mapping[str, Any], job_id: str | None = None
+                      ) -> CallToolResult:
         try:
             blocks, previews, notes = await anyio.to_thread.run_sync(
                 self._presenter.inline_images, outcome.images, arguments.get("inline", "preview"))
@@ -81,6 +126,7 @@ class ToolRunner:
         # Everything outward passes the scrubber, values the API echoed back included.
         text = scrub(self._presenter.text(outcome, infos, notes), secrets)
         output = self._presenter.structured(outcome, infos, notes, requested(arguments))
+        output.job_id = job_id
         content: list[Any] = [TextContent(type="text", text=text)]
         content += [ImageContent(type="image", data=data, mime_type=mime) for data, mime in blocks]
         content += [
@@ -89,3 +135,30 @@ class ToolRunner:
             for info in infos
         ]
         return CallToolResult(content=content, structured_content=scrub_all(output.model_dump(mode="json"), secrets))
+
+    async def _submit(self, tool: str, arguments: Mapping[str, Any], where: Placement, call: UseCaseCall
+                      ) -> Submission:
+        source = await self._use_cases.source()
+        references = list(arguments.get("images") or ())
+        if arguments.get("mask"):
+            references.append(arguments["mask"])
+        digests = tuple([await source.digest(ref, role="input", roots=where.roots) for ref in references])
+        ttl = AS_TASK.get()
+        job_call = JobCall(owner=where.owner, tool=tool, fingerprint=fingerprint(tool, identity(arguments), digests),
+                           arguments=call_arguments(arguments), idempotency_key=arguments.get("idempotency_key"),
+                           **({"ttl_ms": ttl} if ttl else {}))
+        jobs = await self._use_cases.jobs()
+        return await jobs.submit(job_call, lambda progress: call(where, progress))
+
+    async def _wait(self, ctx: Context, submission: Submission) -> Job:
+        jobs = await self._use_cases.jobs()
+        job = submission.job
+        timeout = self._settings.sync_wait_s or None
+        try:
+            return await with_progress(ctx, self._settings.heartbeat_s,
+                                       lambda report: jobs.wait(job.owner, job.job_id, timeout, report))
+        except BaseException:
+            if submission.fresh:  # this caller started it and went away before hearing of a job id
+                with anyio.CancelScope(shield=True):
+                    await jobs.abandon(job.job_id)
+            raise

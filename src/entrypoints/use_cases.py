@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 import anyio
 from dependency_injector import providers
 
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
+from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
+from gpt_image_2_mcp.domain.job_runner import JobRunner
+from gpt_image_2_mcp.domain.ports import ImageSource
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage
 
 from .container import Container
+
+log = logging.getLogger(__name__)
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:
@@ -32,6 +38,7 @@ class UseCases:
 
     def __init__(self, container: Container) -> None:
         self._container = container
+        self._job_runner: JobRunner | None = None
 
     async def generate(self) -> GenerateImage:
         return await resolve(self._container.generate_image)
@@ -42,8 +49,29 @@ class UseCases:
     async def sessions(self) -> EditSessions:
         return await resolve(self._container.edit_sessions)
 
+    async def jobs(self) -> JobRunner:
+        self._job_runner = await resolve(self._container.job_runner)
+        return self._job_runner
+
+    async def source(self) -> ImageSource:
+        return await resolve(self._container.image_source)
+
     async def library(self) -> ImageLibrary:
         return await resolve(self._container.image_library)
+
+    async def sweep_jobs_every(self, interval_s: float) -> None:
+        """Forget expired jobs (and MCP tasks) now and then; a store that fails is tried again next time."""
+        while True:
+            await anyio.sleep(interval_s)
+            try:
+                await (await self.jobs()).sweep()
+            except ImageServerError as e:
+                log.warning("could not sweep expired jobs: %s", e)
+
+    async def stop_jobs(self) -> None:
+        """Cancel the jobs still running in this process, if the job runner was ever made."""
+        if self._job_runner is not None:
+            await self._job_runner.stop_all()
 
     async def warm_up(self) -> None:
         """Resolve the backend ahead of the first call (the SDK import takes ~0.4 s)."""

@@ -38,8 +38,8 @@ class Store:
     sessions: Callable[..., SessionRepository]
     catalogue: Callable[[], ImageCatalogue]
     advance: Callable[[float], Any]
-    jobs: Callable[[], JobStore] | None = None
     close: Callable[[], Any] = lambda: None
+    jobs: Callable[[], JobStore] | None = None
 
 
 def memory_store(tmp_path, request) -> Store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -11,7 +12,7 @@ from gpt_image_2_mcp.domain.jobs import Job, JobStatus
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import Route, SavedImage, Usage
 
-NOW = 1_700_000_000.0
+NOW = float(int(time.time()))  # jobs expire by the real clock (Redis key expiry), so their times are recent
 
 
 def outcome() -> Outcome:

@@ -123,6 +123,6 @@ async def test_a_missing_key_with_the_openai_backend_is_a_clear_error(tmp_path, 
         tools = await client.list_tools()
         generated = await client.call_tool("generate_image", {"prompt": "x"})
         edited = await client.call_tool("edit_image", {"prompt": "x", "images": [str(source)]})
-    assert len(tools.tools) == 6
+    assert len(tools.tools) == 7
     for result in (generated, edited):
         assert result.is_error and "OPENAI_API_KEY" in result.content[0].text

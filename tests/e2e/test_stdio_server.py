@@ -14,11 +14,11 @@ from tests.e2e.conftest import server_env, stdio_client
 from tests.fakes.fake_openai_server import FakeOpenAIServer
 
 TOOLS = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session", "end_edit_session",
-         "list_edit_sessions"}
+         "list_edit_sessions", "get_image_job"}
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_all_six_tools_are_listed_with_flat_described_schemas(tmp_path, mode):
+async def test_all_seven_tools_are_listed_with_flat_described_schemas(tmp_path, mode):
     async with stdio_client(tmp_path, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         instructions = client.instructions
@@ -31,7 +31,7 @@ async def test_all_six_tools_are_listed_with_flat_described_schemas(tmp_path, mo
         assert schema["type"] == "object" and not {"anyOf", "oneOf", "allOf"} & set(schema)
         for name, prop in schema.get("properties", {}).items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
-    for name in TOOLS - {"end_edit_session", "list_edit_sessions"}:
+    for name in TOOLS - {"end_edit_session", "list_edit_sessions"}:  # get_image_job returns what they return
         assert "images" in tools[name].output_schema["properties"]
     assert tools["list_edit_sessions"].annotations.read_only_hint is True
 

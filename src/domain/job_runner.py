@@ -1,0 +1,297 @@
+"""Runs paid calls as jobs: merged when identical calls are in flight, replayed for an idempotency key or for a
+paid result nobody received, kept alive in the store while they run, and cancellable from any request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .errors import IdempotencyConflict, ImageServerError
+from .jobs import Job, JobPage, JobStatus, new_job_id
+from .outcomes import Outcome
+from .ports import JobStore, ProgressReporter
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[ProgressReporter], Awaitable[Outcome]]
+IDEMPOTENCY_WINDOW_S = 24 * 3600
+UNCLAIMED_WINDOW_S = 10 * 60
+
+
+def this_process() -> str:
+    """Who runs a job: host, pid and a nonce (a pid can be reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobCall:
+    """What is asked: by whom, which tool, which call (its fingerprint) and how long to keep the answer."""
+
+    owner: str
+    tool: str
+    fingerprint: str
+    arguments: dict[str, object]
+    ttl_ms: int | None = IDEMPOTENCY_WINDOW_S * 1000
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The job a call got: a new one, a running one it joined, or a finished one it was given back."""
+
+    job: Job
+    note: str | None = None
+    fresh: bool = True
+
+
+@dataclass
+class _Running:
+    job: Job
+    task: asyncio.Task[None] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: list[ProgressReporter] = field(default_factory=list)
+    on_status: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
+    detached: bool = False
+    """Someone was told to come back for the result: a caller that goes away no longer cancels the job."""
+
+
+class JobRunner:
+    """In-process registry of running jobs over a JobStore that every process shares."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Callable[[], float] = time.time,
+        heartbeat_s: float = 5.0,
+        instance: str | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._heartbeat_s = heartbeat_s
+        self._instance = instance or this_process()
+        self._running: dict[str, _Running] = {}
+
+    async def submit(self, call: JobCall, work: Work) -> Submission:
+        """The job for `call`: an existing one when it is the same call, otherwise a new one, started now."""
+        reused = await self._reuse(call)
+        if reused is not None:
+            return reused
+        now = self._clock()
+        job = Job(job_id=new_job_id(), owner=call.owner, tool=call.tool, fingerprint=call.fingerprint,
+                  created_at=now, ttl_ms=call.ttl_ms, idempotency_key=call.idempotency_key,
+                  holder=self._instance, arguments=call.arguments)
+        await self._store.add(job)
+        running = _Running(job)
+        self._running[job.job_id] = running
+        running.task = asyncio.create_task(self._run(running, work), name=f"job {job.job_id}")
+        return Submission(job)
+
+    async def failed_early(self, owner: str, tool: str, error: str, ttl_ms: int | None) -> Job:
+        """A job for a call refused before it could start (bad arguments): completed, with the error."""
+        now = self._clock()
+        job = Job(job_id=new_job_id(), owner=owner, tool=tool, fingerprint="", created_at=now, ttl_ms=ttl_ms,
+                  status=JobStatus.COMPLETED, status_message="refused", error=error, is_error=True,
+                  holder=self._instance)
+        await self._store.add(job)
+        return job
+
+    async def wait(self, owner: str, job_id: str, timeout_s: float | None,
+                   progress: ProgressReporter | None = None) -> Job:
+        """The job once it finished, or as it stands after `timeout_s` (None: wait for ever)."""
+        running = self._running.get(job_id)
+        if running is not None and running.job.owner == owner:
+            return await self._wait_here(running, timeout_s, progress)
+        return await self._poll_store(owner, job_id, timeout_s)
+
+    def detach(self, job_id: str) -> None:
+        """The caller was told to come back later: the job must survive the caller."""
+        if (running := self._running.get(job_id)) is not None:
+            running.detached = True
+
+    def watch(self, job_id: str, on_status: Callable[[Job], Awaitable[None]]) -> None:
+        """Call `on_status` whenever the job's status changes (for MCP task status notifications)."""
+        if (running := self._running.get(job_id)) is not None:
+            running.on_status.append(on_status)
+
+    async def abandon(self, job_id: str) -> None:
+        """The only caller of a job went away before it was told of a job id: stop paying for it."""
+        running = self._running.get(job_id)
+        if running is not None and not running.detached and running.task is not None:
+            running.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running.task
+
+    async def get(self, owner: str, job_id: str) -> Job:
+        running = self._running.get(job_id)
+        if running is not None and running.job.owner == owner:
+            return dataclasses.replace(running.job)
+        return self._judged(await self._store.get(owner, job_id))
+
+    async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
+        page = await self._store.page(owner, cursor, limit)
+        return JobPage(tuple(self._judged(job) for job in page.jobs), page.next_cursor)
+
+    async def cancel(self, owner: str, job_id: str) -> Job:
+        """Stop a working job: here at once (the API request is aborted), elsewhere at its next heartbeat."""
+        job = await self.get(owner, job_id)
+        if job.status.finished:
+            return job
+        running = self._running.get(job_id)
+        if running is not None and running.task is not None:
+            running.task.cancel()
+            await running.done.wait()
+            return dataclasses.replace(running.job)
+        job.cancel_requested = True
+        await self._store.save(job)
+        return job
+
+    async def mark_delivered(self, job: Job) -> None:
+        if job.delivered or not job.status.finished:
+            return
+        job.delivered = True
+        running = self._running.get(job.job_id)
+        if running is not None:
+            running.job.delivered = True
+        with contextlib.suppress(ImageServerError):  # a lost "delivered" flag only allows one harmless replay
+            await self._store.save(job)
+
+    async def sweep(self) -> int:
+        return await self._store.sweep(self._clock())
+
+    async def stop_all(self) -> None:
+        """The server is stopping: cancel what still runs here (each is recorded as cancelled)."""
+        for running in list(self._running.values()):
+            if running.task is not None:
+                running.task.cancel()
+        for running in list(self._running.values()):
+            await running.done.wait()
+
+    # -- reuse -----------------------------------------------------------------------------------------------
+    async def _reuse(self, call: JobCall) -> Submission | None:
+        now = self._clock()
+        if call.idempotency_key:
+            earlier = await self._store.find(call.owner, idempotency_key=call.idempotency_key,
+                                             since=now - IDEMPOTENCY_WINDOW_S)
+            if earlier is not None:
+                if earlier.fingerprint != call.fingerprint or earlier.tool != call.tool:
+                    raise IdempotencyConflict(
+                        f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "
+                        f"{earlier.job_id}, {earlier.tool}). Use a new key for new arguments, or repeat the "
+                        "first call's arguments exactly to get its result.")
+                return Submission(self._judged(earlier), self._replay_note(earlier, "idempotency_key"), False)
+        for running in self._running.values():
+            same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
+            if same and not running.job.status.finished:
+                return Submission(dataclasses.replace(running.job), "An identical call was already running; "
+                                  "this one shares its result (one API request, billed once).", False)
+        recent = await self._store.find(call.owner, fingerprint=call.fingerprint, since=now - UNCLAIMED_WINDOW_S)
+        if recent is not None:
+            recent = self._judged(recent)
+            if recent.status is JobStatus.WORKING:
+                return Submission(recent, "An identical call is running in another server process; this one "
+                                  "shares its result.", False)
+            if recent.status is JobStatus.COMPLETED and not recent.is_error and not recent.delivered:
+                return Submission(recent, self._replay_note(recent, "unclaimed"), False)
+        return None
+
+    @staticmethod
+    def _replay_note(job: Job, why: str) -> str:
+        made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+        if why == "idempotency_key":
+            return (f"Returned the stored result of the earlier call with this idempotency_key (job {job.job_id}, "
+                    f"{made}); no new API request was made.")
+        return (f"An identical call at {made} was paid for but its caller went away before the result arrived; "
+                f"here it is (job {job.job_id}), with no new API request.")
+
+    # -- running -----------------------------------------------------------------------------------------------
+    async def _run(self, running: _Running, work: Work) -> None:
+        heartbeat = asyncio.create_task(self._keep_alive(running))
+        try:
+            outcome = await work(lambda p, t, m: self._progress(running, p, t, m))
+            await self._finish(running, JobStatus.COMPLETED, f"saved {len(outcome.images)} image(s)", outcome=outcome)
+        except ImageServerError as e:
+            await self._finish(running, JobStatus.COMPLETED, "failed with an error", error=str(e), is_error=True)
+        except asyncio.CancelledError:
+            await self._finish(running, JobStatus.CANCELLED, "cancelled; nothing was saved")
+            raise
+        except Exception as e:
+            log.exception("job %s failed", running.job.job_id)
+            await self._finish(running, JobStatus.FAILED, "failed", error=f"Unexpected failure ({type(e).__name__}).")
+        finally:
+            heartbeat.cancel()
+            running.done.set()
+            self._running.pop(running.job.job_id, None)
+
+    async def _finish(self, running: _Running, status: JobStatus, message: str, *, outcome: Outcome | None = None,
+                      error: str | None = None, is_error: bool = False) -> None:
+        job = running.job
+        job.status, job.status_message, job.outcome, job.error, job.is_error = status, message, outcome, error, is_error
+        job.updated_at = job.alive_at = self._clock()
+        # Shielded: a cancelled job must still be recorded as cancelled, a finished one as finished.
+        await asyncio.shield(self._save_and_announce(running))
+
+    async def _save_and_announce(self, running: _Running) -> None:
+        try:
+            await self._store.save(dataclasses.replace(running.job))
+        except ImageServerError as e:
+            log.error("could not record job %s as %s: %s", running.job.job_id, running.job.status, e)
+        for listener in running.on_status:
+            with contextlib.suppress(Exception):
+                await listener(dataclasses.replace(running.job))
+
+    async def _progress(self, running: _Running, progress: float, total: float | None, message: str) -> None:
+        running.job.status_message = message
+        for listener in list(running.listeners):
+            with contextlib.suppress(Exception):  # one departed caller must not stop the job
+                await listener(progress, total, message)
+
+    async def _keep_alive(self, running: _Running) -> None:
+        """Tell the store this process still runs the job; pick up a cancel asked for from another process."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            job = running.job
+            with contextlib.suppress(ImageServerError):
+                stored = await self._store.get(job.owner, job.job_id)
+                if stored.cancel_requested and running.task is not None:
+                    running.task.cancel()
+                    return
+                job.alive_at = job.updated_at = self._clock()
+                await self._store.save(dataclasses.replace(job))
+
+    async def _wait_here(self, running: _Running, timeout_s: float | None, progress: ProgressReporter | None) -> Job:
+        if progress is not None:
+            running.listeners.append(progress)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.done.wait(), timeout_s)
+        finally:
+            if progress is not None:
+                running.listeners.remove(progress)
+        return dataclasses.replace(running.job)
+
+    async def _poll_store(self, owner: str, job_id: str, timeout_s: float | None) -> Job:
+        deadline = None if timeout_s is None else self._clock() + timeout_s
+        while True:
+            job = self._judged(await self._store.get(owner, job_id))
+            if job.status.finished or (deadline is not None and self._clock() >= deadline):
+                return job
+            await asyncio.sleep(min(1.0, self._heartbeat_s))
+
+    def _judged(self, job: Job) -> Job:
+        """A working job whose process stopped sending heartbeats is failed: that process died."""
+        silent_for = self._clock() - job.alive_at
+        if job.status is JobStatus.WORKING and job.holder != self._instance and silent_for > 4 * self._heartbeat_s:
+            job.status = JobStatus.FAILED
+            job.error = ("The server process that ran this job stopped before the image was saved (it was "
+                         f"silent for {silent_for:.0f}s). Nothing was saved; call the tool again.")
+            job.status_message = "failed: its server process stopped"
+        return job
+

@@ -1,0 +1,171 @@
+"""Long calls that outlive the client, and money spent once: MCP tasks over raw JSON-RPC (2025-11-25), the
+sync-wait fallback with get_image_job, merged identical calls, idempotency keys and unclaimed results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import RawServer, stdio_client
+from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+KEY = "sk-test-long-calls-0123456789"
+PAID = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session"}
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def openai_env(fake, tmp_path, **extra: str) -> dict[str, str]:
+    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url,
+            "GPT_IMAGE_2_STATE_URL": f"sqlite://{tmp_path / 'state.sqlite3'}", **extra}
+
+
+def generated(fake) -> int:
+    return len(fake.requests_to("/v1/images/generations"))
+
+
+def saved_files(tmp_path) -> list[Path]:
+    out = tmp_path / "out"
+    return sorted(out.iterdir()) if out.exists() else []
+
+
+def task_call(server: RawServer, arguments: dict, ttl: int = 60_000) -> dict:
+    return server.request("tools/call", {"name": "generate_image", "arguments": arguments, "task": {"ttl": ttl}})
+
+
+def test_tasks_are_declared_and_a_task_runs_to_its_result(fake, tmp_path):
+    fake.latency = 1.0
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        initialize = server.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                                   "clientInfo": {"name": "again", "version": "0"}})
+        tools = server.request("tools/list", {})["result"]["tools"]
+        created = task_call(server, {"prompt": "a slow lighthouse", "inline": "none"})["result"]["task"]
+        working = server.request("tasks/get", {"taskId": created["taskId"]})["result"]
+        result = server.request("tasks/result", {"taskId": created["taskId"]})["result"]
+        done = server.request("tasks/get", {"taskId": created["taskId"]})["result"]
+        listed = server.request("tasks/list", {})["result"]["tasks"]
+    finally:
+        server.close()
+    assert initialize["result"]["capabilities"]["tasks"]["requests"] == {"tools": {"call": {}}}
+    supported = {t["name"] for t in tools if t.get("execution", {}).get("taskSupport") == "optional"}
+    assert supported == PAID
+    assert created["status"] == "working" and created["ttl"] == 60_000 and created["pollInterval"] > 0
+    assert created["createdAt"].endswith("+00:00") and created["lastUpdatedAt"]
+    assert working["status"] == "working" and working["statusMessage"]
+    assert not result.get("isError") and result["structuredContent"]["images"][0]["file_path"]
+    assert result["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": created["taskId"]}
+    assert done["status"] == "completed"
+    assert created["taskId"] in [t["taskId"] for t in listed]
+    statuses = [n["params"]["status"] for n in server.notifications if n.get("method") == "notifications/tasks/status"]
+    assert statuses == ["completed"]
+    assert generated(fake) == 1
+
+
+def test_cancelling_a_task_aborts_the_request_and_writes_nothing(fake, tmp_path):
+    fake.latency = 3.0
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        created = task_call(server, {"prompt": "never finished", "inline": "none"})["result"]["task"]
+        while generated(fake) == 0:  # the request reached the API
+            time.sleep(0.05)
+        cancelled = server.request("tasks/cancel", {"taskId": created["taskId"]})["result"]
+        again = server.request("tasks/cancel", {"taskId": created["taskId"]})
+        result = server.request("tasks/result", {"taskId": created["taskId"]})
+        time.sleep(3.5)  # past the moment the API would have answered
+    finally:
+        server.close()
+    assert cancelled["status"] == "cancelled"
+    assert "already cancelled" in again["error"]["message"]
+    assert "cancelled" in result["error"]["message"]
+    assert saved_files(tmp_path) == []
+
+
+def test_a_tool_error_completes_the_task_with_is_error_and_an_unknown_task_is_not_found(fake, tmp_path):
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        bad = task_call(server, {"prompt": "x", "size": "1000x1000"})["result"]["task"]
+        refused = task_call(server, {"prompt": "x", "n": 40})["result"]["task"]
+        bad_result = server.request("tasks/result", {"taskId": bad["taskId"]})["result"]
+        refused_result = server.request("tasks/result", {"taskId": refused["taskId"]})["result"]
+        unknown = server.request("tasks/get", {"taskId": "job_0000000000000000"})
+    finally:
+        server.close()
+    assert bad_result["isError"] and "nearest valid size" in bad_result["content"][0]["text"]
+    assert refused_result["isError"] and "`n` was 40" in refused_result["content"][0]["text"]
+    assert "No job or task" in unknown["error"]["message"]
+    assert generated(fake) == 0
+
+
+def test_a_task_past_its_ttl_is_gone(fake, tmp_path):
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        created = task_call(server, {"prompt": "short-lived", "inline": "none"}, ttl=1_000)["result"]["task"]
+        server.request("tasks/result", {"taskId": created["taskId"]})
+        time.sleep(1.2)
+        expired = server.request("tasks/get", {"taskId": created["taskId"]})
+    finally:
+        server.close()
+    assert "No job or task" in expired["error"]["message"]
+
+
+async def test_a_plain_call_past_the_sync_wait_returns_a_job_that_get_image_job_finishes(fake, tmp_path):
+    fake.latency = 5.0
+    env = openai_env(fake, tmp_path, GPT_IMAGE_2_SYNC_WAIT_S="2")
+    async with stdio_client(tmp_path, **env) as client:
+        pending = await client.call_tool("generate_image", {"prompt": "a slow castle", "inline": "none"})
+        waited = await client.call_tool("get_image_job", {"job_id": pending.structured_content["job_id"],
+                                                          "wait_s": 10})
+    assert not pending.is_error and pending.structured_content["status"] == "working"
+    assert "get_image_job" in pending.content[0].text and pending.structured_content["job_id"]
+    assert not waited.is_error and waited.structured_content["status"] == "completed"
+    assert Path(waited.structured_content["images"][0]["file_path"]).exists()
+    assert generated(fake) == 1
+
+
+async def test_identical_calls_in_flight_make_one_request(fake, tmp_path):
+    fake.latency = 1.0
+    async with stdio_client(tmp_path, **openai_env(fake, tmp_path)) as client:
+        results = await asyncio.gather(*[client.call_tool("generate_image", {"prompt": "one fox", "inline": "none"})
+                                         for _ in range(5)])
+    assert generated(fake) == 1
+    paths = {r.structured_content["images"][0]["file_path"] for r in results}
+    assert len(paths) == 1 and not any(r.is_error for r in results)
+    assert sum("shares its result" in r.content[0].text for r in results) == 4
+
+
+async def test_an_idempotency_key_replays_across_restarts_and_processes_and_refuses_other_arguments(fake, tmp_path):
+    call = {"prompt": "a keyed boat", "inline": "none", "idempotency_key": "boat-1"}
+    env = openai_env(fake, tmp_path)
+    async with stdio_client(tmp_path, **env) as client:
+        first = await client.call_tool("generate_image", call)
+    async with stdio_client(tmp_path, **env) as client, stdio_client(tmp_path, **env) as other:
+        replayed = await client.call_tool("generate_image", call)
+        from_other = await other.call_tool("generate_image", call)
+        conflict = await other.call_tool("generate_image", {**call, "prompt": "another boat"})
+    assert generated(fake) == 1
+    path = first.structured_content["images"][0]["file_path"]
+    for again in (replayed, from_other):
+        assert again.structured_content["images"][0]["file_path"] == path
+        assert "no new API request" in again.content[0].text
+    assert conflict.is_error and "boat-1" in conflict.content[0].text and "different call" in conflict.content[0].text
+
+
+async def test_a_paid_result_nobody_received_is_handed_to_the_next_identical_call(fake, tmp_path):
+    fake.latency = 2.0
+    env = openai_env(fake, tmp_path, GPT_IMAGE_2_SYNC_WAIT_S="0.5")
+    async with stdio_client(tmp_path, **env) as client:
+        gone = await client.call_tool("generate_image", {"prompt": "an unclaimed owl", "inline": "none"})
+        assert gone.structured_content["status"] == "working"
+        await asyncio.sleep(2.5)  # it finished; nobody asked for it
+        again = await client.call_tool("generate_image", {"prompt": "an unclaimed owl", "inline": "none"})
+    assert generated(fake) == 1
+    assert again.structured_content["status"] == "completed"
+    assert "caller went away" in again.content[0].text
