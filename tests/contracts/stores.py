@@ -85,7 +85,7 @@ def sqlite_store(tmp_path, request) -> Store:
         for db in opened:
             db.close()
 
-    return Store(sessions, catalogue, advance, close)
+    return Store(sessions, catalogue, advance, close=close)
 
 
 def redis_store(tmp_path, request) -> Store:
@@ -113,12 +113,12 @@ def redis_store(tmp_path, request) -> Store:
         for made in clients:
             await made.aclose()
 
-    return Store(sessions, catalogue, time.sleep, close)
+    return Store(sessions, catalogue, time.sleep, close=close)
 
 
 STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
+"""The stores whose data outlives the process: the durability tests run on these."""
 JOB_STORES = frozenset({"memory"})
 """The stores with a JobStore adapter: the job contract runs on these."""
-"""The stores whose data outlives the process: the durability tests run on these."""
