@@ -1,5 +1,5 @@
-"""SqliteDatabase: one SQLite file of durable state (edit sessions, the image catalogue), its schema migrations,
-and transactions run in a worker thread so the event loop never waits on the disk."""
+"""SqliteDatabase: one SQLite file of durable state (edit sessions, the image catalogue, jobs), its schema
+migrations, and transactions run in a worker thread so the event loop never waits on the disk."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (owner, image_id)
     );
     CREATE INDEX images_newest_first ON images (owner, created_at DESC, image_id);
+    """,
+    # 2: jobs, the job as JSON plus the columns that find, page and sweep search by. expires_at is created_at +
+    # ttl (NULL: never). Each query has an index in its own order, so none of them sorts; the idempotency-key
+    # index leaves out the many jobs without a key.
+    """
+    CREATE TABLE jobs (
+        owner TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        fingerprint TEXT NOT NULL,
+        idempotency_key TEXT,
+        expires_at REAL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (owner, job_id)
+    );
+    CREATE INDEX jobs_newest_first ON jobs (owner, created_at DESC, job_id);
+    CREATE INDEX jobs_by_fingerprint ON jobs (owner, fingerprint, created_at DESC, job_id);
+    CREATE INDEX jobs_by_idempotency_key ON jobs (owner, idempotency_key, created_at DESC, job_id)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX jobs_by_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
     """,
 )
 """Forward migrations: entry i takes a file from schema version i to i + 1 (PRAGMA user_version). Append only."""

@@ -18,6 +18,7 @@ from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
 from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
 
@@ -32,8 +33,8 @@ class Clock:
 
 @dataclass
 class Store:
-    """One store under test. Each call of `sessions` or `catalogue` is a new adapter on the same data, as a new
-    process would open it (memory:// has one process only, so it returns the same one)."""
+    """One store under test. Each call of `sessions`, `catalogue` or `jobs` is a new adapter on the same data, as
+    a new process would open it (memory:// has one process only, so it returns the same one)."""
 
     sessions: Callable[..., SessionRepository]
     catalogue: Callable[[], ImageCatalogue]
@@ -78,6 +79,9 @@ def sqlite_store(tmp_path, request) -> Store:
     def catalogue() -> ImageCatalogue:
         return SqliteImageCatalogue(database())
 
+    def jobs() -> JobStore:
+        return SqliteJobStore(database(), clock=clock)
+
     def advance(seconds: float) -> None:
         clock.now += seconds
 
@@ -85,7 +89,7 @@ def sqlite_store(tmp_path, request) -> Store:
         for db in opened:
             db.close()
 
-    return Store(sessions, catalogue, advance, close)
+    return Store(sessions, catalogue, advance, jobs=jobs, close=close)
 
 
 def redis_store(tmp_path, request) -> Store:
@@ -113,12 +117,12 @@ def redis_store(tmp_path, request) -> Store:
         for made in clients:
             await made.aclose()
 
-    return Store(sessions, catalogue, time.sleep, close)
+    return Store(sessions, catalogue, time.sleep, close=close)
 
 
 STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
-JOB_STORES = frozenset({"memory"})
-"""The stores with a JobStore adapter: the job contract runs on these."""
 """The stores whose data outlives the process: the durability tests run on these."""
+JOB_STORES = frozenset({"memory", "sqlite"})
+"""The stores with a JobStore adapter: the job contract runs on these."""

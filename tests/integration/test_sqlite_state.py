@@ -10,13 +10,17 @@ import sys
 import anyio
 import pytest
 
+from gpt_image_2_mcp.adapters import sqlite_database
 from gpt_image_2_mcp.adapters.sqlite_database import MIGRATIONS, SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
+from gpt_image_2_mcp.adapters.sqlite_job_store import FIRST_PAGE, PAGE_AFTER, SqliteJobStore, find_query
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
-from gpt_image_2_mcp.domain.errors import StateStoreError
+from gpt_image_2_mcp.domain.errors import JobNotFound, StateStoreError
 from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.sessions import EditSession
+from tests.contracts.stores import Clock
 from tests.contracts.test_image_catalogue_contract import record
+from tests.contracts.test_job_store_contract import NOW, job
 
 ROUNDS = 25
 
@@ -179,3 +183,64 @@ async def test_a_write_that_raises_leaves_nothing_behind(database):
         await database.write(half_done)
     assert await database.read(lambda c: c.execute("SELECT COUNT(*) FROM images").fetchone()[0]) == 0
     await SqliteImageCatalogue(database).add([record(1)])  # the connection is usable after the rollback
+
+
+async def test_a_version_1_file_holding_sessions_gains_the_jobs_table_and_keeps_the_sessions(tmp_path, monkeypatch):
+    path = tmp_path / "state.sqlite3"
+    with monkeypatch.context() as old_release:  # the release before jobs knew migration 1 only
+        old_release.setattr(sqlite_database, "MIGRATIONS", MIGRATIONS[:1])
+        old = SqliteDatabase(str(path))
+        start = EditSession(id="es_1", created_at=1.0, options=RenderOptions(), owner="alice")
+        start.record("first", ("/images/first.png",), 1.0, None)
+        await SqliteSessionRepository(old, ttl_ms=0).add(start)
+        old.close()
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+    connection.close()
+
+    db = SqliteDatabase(str(path))
+    jobs = SqliteJobStore(db, clock=Clock())
+    await jobs.add(job(1))
+    assert (await jobs.get("alice", "job_0001")).job_id == "job_0001"
+    sessions = await SqliteSessionRepository(db, ttl_ms=0).list("alice")
+    db.close()
+    assert [(s.id, [t.prompt for t in s.turns]) for s in sessions] == [("es_1", ["first"])]
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    connection.close()
+
+
+async def test_a_job_whose_ttl_ran_out_is_gone_before_any_sweep(database):
+    clock = Clock()
+    jobs = SqliteJobStore(database, clock=clock)
+    await jobs.add(job(1, ttl_ms=1_000, idempotency_key="k"))
+    await jobs.add(job(2, ttl_ms=None))
+    clock.now = NOW + 1 + 1  # exactly at the end of job 1's ttl: still there
+    assert (await jobs.get("alice", "job_0001")).job_id == "job_0001"
+    clock.now += 0.001
+    with pytest.raises(JobNotFound, match="job_0001"):
+        await jobs.get("alice", "job_0001")
+    assert await jobs.find("alice", fingerprint="fp1") is None
+    assert await jobs.find("alice", idempotency_key="k") is None
+    assert [j.job_id for j in (await jobs.page("alice")).jobs] == ["job_0002"]
+    count = "SELECT COUNT(*) FROM jobs"
+    assert await database.read(lambda c: c.execute(count).fetchone()[0]) == 2  # left out, not yet deleted
+    assert await jobs.sweep(clock.now) == 1
+    assert await database.read(lambda c: c.execute(count).fetchone()[0]) == 1
+
+
+async def test_find_and_page_use_the_indexes_and_sort_nothing(database):
+    await SqliteJobStore(database).add(job(1))  # migrates the file
+    cursor = {"created_at": NOW, "job_id": "job_0001"}
+    plans = {
+        "by fingerprint": find_query("alice", "fp1", None, 0.0),
+        "by idempotency key": find_query("alice", None, "k", 0.0),
+        "by both": find_query("alice", "fp1", "k", 0.0),
+        "first page": (FIRST_PAGE, {"owner": "alice", "limit": 3}),
+        "later page": (PAGE_AFTER, {"owner": "alice", "limit": 3, **cursor}),
+    }
+    for name, (query, parameters) in plans.items():
+        plan = await database.read(lambda c, q=query, p=parameters: c.execute(
+            f"EXPLAIN QUERY PLAN {q}", {**p, "now": NOW}).fetchall())
+        details = " ".join(row[3] for row in plan)
+        assert "USING INDEX jobs_" in details and "TEMP B-TREE" not in details, (name, details)

@@ -1,0 +1,127 @@
+"""SqliteJobStore: jobs in a SQLite file (the `jobs` table of migration 2), shared by every process that opens it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gpt_image_2_mcp.domain.jobs import Job, JobPage
+from gpt_image_2_mcp.domain.ports import JobStore
+
+from .in_memory_job_store import job_not_found
+from .sqlite_database import SqliteDatabase
+from .state_codec import decode_cursor, encode_job_cursor, job_from_json, job_to_json
+
+LIVE = "(expires_at IS NULL OR expires_at >= :now)"
+"""A job whose ttl has not run out (Job.expired's rule). Reads apply it, so a job is gone at its expiry even if
+no sweep has run since."""
+
+NEWEST_FIRST = "ORDER BY created_at DESC, job_id ASC"
+"""The order of the in-memory store: newest first, ties by id. Every index on `jobs` ends in this order."""
+
+UPSERT = (
+    # The whole row: save is last writer wins (the job runner serialises the writes of one job).
+    "INSERT OR REPLACE INTO jobs (owner, job_id, created_at, fingerprint, idempotency_key, expires_at, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+GET = f"SELECT data FROM jobs WHERE owner = :owner AND job_id = :job_id AND {LIVE}"
+FIRST_PAGE = f"SELECT data FROM jobs WHERE owner = :owner AND {LIVE} {NEWEST_FIRST} LIMIT :limit"
+PAGE_AFTER = (
+    # Keyset pagination as in sqlite_image_catalogue: `created_at <= ?` seeks to the cursor in jobs_newest_first.
+    "SELECT data FROM jobs WHERE owner = :owner AND created_at <= :created_at "
+    f"AND (created_at < :created_at OR job_id > :job_id) AND {LIVE} {NEWEST_FIRST} LIMIT :limit"
+)
+SWEEP = "DELETE FROM jobs WHERE expires_at < :now"
+
+
+class SqliteJobStore(JobStore):
+    """One row per job: the job as state_codec JSON, and the columns the queries search by copied out of it.
+
+    `clock` says what "now" is for the reads that leave out expired jobs; `sweep` takes its time from the caller.
+    """
+
+    def __init__(self, db: SqliteDatabase, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, job: Job) -> None:
+        """Store a new job (a known id is replaced, as by save)."""
+        await self.save(job)
+
+    async def save(self, job: Job) -> None:
+        """Store the job as it is now, whole."""
+        row = (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
+               json.dumps(job_to_json(job), separators=(",", ":")))
+
+        def save(connection: sqlite3.Connection) -> None:
+            connection.execute(UPSERT, row)
+
+        await self._db.write(save)
+
+    async def get(self, owner: str, job_id: str) -> Job:
+        """One of the owner's live jobs. Raises JobNotFound."""
+        found = await self._select(GET, {"owner": owner, "job_id": job_id})
+        if not found:
+            raise job_not_found(job_id)
+        return found[0]
+
+    async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
+        """Up to `limit` of the owner's live jobs, newest first, from just after `cursor`."""
+        limit = max(limit, 0)
+        parameters: dict[str, Any] = {"owner": owner, "limit": limit + 1}  # one more says whether a page follows
+        query = FIRST_PAGE
+        if cursor is not None:
+            created_at, job_id = decode_cursor(cursor)  # InvalidRequest before touching the file
+            parameters |= {"created_at": created_at, "job_id": job_id}
+            query = PAGE_AFTER
+        found = await self._select(query, parameters)
+        jobs = tuple(found[:limit])
+        more = len(found) > limit
+        return JobPage(jobs, encode_job_cursor(jobs[-1]) if more and jobs else None)
+
+    async def find(
+        self, owner: str, *, fingerprint: str | None = None, idempotency_key: str | None = None,
+        since: float = 0.0,
+    ) -> Job | None:
+        """The owner's newest live job created at or after `since` that has the fingerprint and the key given."""
+        found = await self._select(*find_query(owner, fingerprint, idempotency_key, since))
+        return found[0] if found else None
+
+    async def sweep(self, now: float) -> int:
+        """Delete the jobs of every owner whose ttl ran out before `now`; returns how many."""
+
+        def sweep(connection: sqlite3.Connection) -> int:
+            return connection.execute(SWEEP, {"now": now}).rowcount
+
+        return await self._db.write(sweep)
+
+    async def _select(self, query: str, parameters: dict[str, Any]) -> list[Job]:
+        """The jobs a query's `data` column holds, in its order; only those live at the clock's now."""
+        parameters = {**parameters, "now": self._clock()}
+
+        def select(connection: sqlite3.Connection) -> list[str]:
+            return [data for (data,) in connection.execute(query, parameters)]
+
+        return [job_from_json(json.loads(data)) for data in await self._db.read(select)]
+
+
+def expires_at(job: Job) -> float | None:
+    """When the job's ttl runs out, in clock seconds; None if it never does."""
+    return None if job.ttl_ms is None else job.created_at + job.ttl_ms / 1000
+
+
+def find_query(
+    owner: str, fingerprint: str | None, idempotency_key: str | None, since: float,
+) -> tuple[str, dict[str, Any]]:
+    """The query for `find`: only the conditions asked for, so SQLite picks the index of the one given (the
+    idempotency key's when both are, it is the narrower)."""
+    conditions = ["owner = :owner", "created_at >= :since", LIVE]
+    if fingerprint is not None:
+        conditions.append("fingerprint = :fingerprint")
+    if idempotency_key is not None:
+        conditions.append("idempotency_key = :idempotency_key")
+    query = f"SELECT data FROM jobs WHERE {' AND '.join(conditions)} {NEWEST_FIRST} LIMIT 1"
+    return query, {"owner": owner, "since": since, "fingerprint": fingerprint, "idempotency_key": idempotency_key}
