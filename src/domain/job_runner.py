@@ -78,12 +78,24 @@ class JobRunner:
         self._heartbeat_s = heartbeat_s
         self._instance = instance or this_process()
         self._running: dict[str, _Running] = {}
+        self._submitting: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def submit(self, call: JobCall, work: Work) -> Submission:
         """The job for `call`: an existing one when it is the same call, otherwise a new one, started now."""
-        reused = await self._reuse(call)
-        if reused is not None:
-            return reused
+        # One submission at a time per call: otherwise identical calls arriving together would all look for a
+        # running twin before any of them registered, and each would pay. (Across processes the store's
+        # `find` is the only guard, so two processes starting the same call in the same instant may both pay.)
+        key = (call.owner, call.fingerprint)
+        lock = self._submitting.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                reused = await self._reuse(call)
+                return reused if reused is not None else await self._start(call, work)
+        finally:
+            if not lock.locked():  # nobody waits on it: do not keep a lock per call ever made
+                self._submitting.pop(key, None)
+
+    async def _start(self, call: JobCall, work: Work) -> Submission:
         now = self._clock()
         job = Job(job_id=new_job_id(), owner=call.owner, tool=call.tool, fingerprint=call.fingerprint,
                   created_at=now, ttl_ms=call.ttl_ms, idempotency_key=call.idempotency_key,
