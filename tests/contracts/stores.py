@@ -15,6 +15,7 @@ from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCata
 from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
+from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
@@ -94,8 +95,10 @@ def sqlite_store(tmp_path, request) -> Store:
 
 def redis_store(tmp_path, request) -> Store:
     """A real redis-server (the session's `redis_server`), a namespace of this test's own, and a new client per
-    adapter, as a new process would open. Redis expires keys on its own clock, so `advance` really waits."""
+    adapter, as a new process would open. Redis expires keys on its own clock, so `advance` really waits (and
+    moves the clock the job stores read, which starts where the contracts' times do)."""
     server = request.getfixturevalue("redis_server")
+    clock = Clock()
     namespace = f"test-{uuid.uuid4().hex[:12]}"
     clients: list[redis.asyncio.Redis] = []
 
@@ -109,6 +112,13 @@ def redis_store(tmp_path, request) -> Store:
     def catalogue() -> ImageCatalogue:
         return RedisImageCatalogue(client(), namespace)
 
+    def jobs() -> JobStore:
+        return RedisJobStore(client(), namespace, clock=clock)
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+        time.sleep(seconds)
+
     async def close() -> None:
         if clients:
             keys = [key async for key in clients[0].scan_iter(match=f"{namespace}:*")]
@@ -117,12 +127,12 @@ def redis_store(tmp_path, request) -> Store:
         for made in clients:
             await made.aclose()
 
-    return Store(sessions, catalogue, time.sleep, close=close)
+    return Store(sessions, catalogue, advance, jobs=jobs, close=close)
 
 
 STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
 """Every store, by name; the contract suites run once per store."""
 PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""
-JOB_STORES = frozenset({"memory", "sqlite"})
+JOB_STORES = frozenset({"memory", "sqlite", "redis"})
 """The stores with a JobStore adapter: the job contract runs on these."""

@@ -4,6 +4,8 @@ many racing writers, failures, URLs, the schema key, the order of catalogue memb
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import pytest
 from hypothesis import given
@@ -12,10 +14,13 @@ from redis.asyncio import Redis
 
 from gpt_image_2_mcp.adapters.redis_common import describe
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue, order_member
+from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
-from gpt_image_2_mcp.domain.errors import SessionMovedOn, SessionNotFound, StateStoreError
+from gpt_image_2_mcp.domain.errors import JobNotFound, SessionMovedOn, SessionNotFound, StateStoreError
 from gpt_image_2_mcp.domain.sessions import Turn
+from tests.contracts.stores import Clock
 from tests.contracts.test_image_catalogue_contract import record
+from tests.contracts.test_job_store_contract import NOW, job
 from tests.contracts.test_session_repository_contract import next_turn, session
 from tests.redis_server import free_port
 
@@ -171,3 +176,98 @@ def test_catalogue_members_sort_byte_wise_in_newest_first_order(images):
     by_member = sorted(images, key=lambda image: order_member(*image).encode())  # Redis compares UTF-8 bytes
     assert [(-created, image_id) for created, image_id in by_member] == sorted(
         (-created, image_id) for created, image_id in images)
+
+
+async def test_job_keys_stay_in_the_namespace_and_expire_when_the_ttl_runs_out(connect):
+    client, namespace = connect(), "team-a:jobs"
+    jobs = RedisJobStore(client, namespace, clock=Clock())
+    await jobs.add(job(1, owner="alice:admin", idempotency_key="k:{1}"))
+    await jobs.add(job(2, ttl_ms=None))
+    keys = [key async for key in client.scan_iter()]
+    assert keys and all(key.startswith(f"{namespace}:") for key in keys)
+    assert await client.get(f"{namespace}:schema") == "1"
+    left = await client.pttl(f"{namespace}:job:alice%3Aadmin:job_0001")
+    assert 3_600_000 < left <= 3_601_000  # created 1 s after the clock's now, with an hour to live
+    assert await client.pttl(f"{namespace}:job:alice:job_0002") == -1  # no ttl: never expires
+    assert await client.exists(f"{namespace}:jobs-by-key:alice%3Aadmin:k%3A%7B1%7D") == 1
+
+
+async def test_a_job_whose_ttl_ran_out_is_gone_before_any_sweep(connect):
+    client, clock = connect(), Clock()
+    jobs = RedisJobStore(client, "swept", clock=clock)
+    await jobs.add(job(1, ttl_ms=1_000, idempotency_key="k"))
+    await jobs.add(job(2, ttl_ms=None))
+    clock.now = NOW + 2.001  # past job 1's ttl on this clock; Redis's key has a second or so left
+    with pytest.raises(JobNotFound, match="job_0001"):
+        await jobs.get("alice", "job_0001")
+    assert await jobs.find("alice", fingerprint="fp1") is None
+    assert await jobs.find("alice", idempotency_key="k") is None
+    assert [j.job_id for j in (await jobs.page("alice")).jobs] == ["job_0002"]
+    assert await client.exists("swept:job:alice:job_0001") == 1  # left out, not yet deleted
+    assert await jobs.sweep(clock.now) == 1
+    assert await jobs.sweep(clock.now) == 0
+    assert sorted([key async for key in client.scan_iter("swept:*")]) == [
+        "swept:job:alice:job_0002", "swept:jobs-by-fp:alice:fp2", "swept:jobs:alice", "swept:schema"]
+
+
+async def test_redis_expires_the_job_itself_and_a_sweep_clears_what_named_it(connect):
+    client = connect()
+    jobs = RedisJobStore(client, "real")  # the real clock, as a server runs
+    await jobs.add(job(1, created_at=time.time(), ttl_ms=50, idempotency_key="k"))
+    await asyncio.sleep(0.2)
+    assert await client.exists("real:job:alice:job_0001") == 0  # Redis's own expiry, no sweep yet
+    assert await jobs.sweep(time.time()) == 1
+    assert [key async for key in client.scan_iter("real:*")] == ["real:schema"]
+
+
+async def test_members_of_jobs_gone_behind_the_stores_back_are_skipped_and_dropped(connect):
+    client = connect()
+    jobs = RedisJobStore(client, "lost", clock=Clock())
+    for number in range(1, 6):
+        await jobs.add(job(number, fingerprint="fp"))
+    await client.delete("lost:job:alice:job_0004", "lost:job:alice:job_0005")  # e.g. a maxmemory policy
+    first = await jobs.page("alice", limit=2)
+    rest = await jobs.page("alice", first.next_cursor, limit=2)
+    assert [j.job_id for j in (*first.jobs, *rest.jobs)] == ["job_0003", "job_0002", "job_0001"]
+    assert rest.next_cursor is None
+    assert (await jobs.find("alice", fingerprint="fp")).job_id == "job_0003"
+    assert await client.zcard("lost:jobs:alice") == await client.zcard("lost:jobs-by-fp:alice:fp") == 3
+
+
+async def test_find_since_a_jobs_own_created_at_includes_it(connect):
+    jobs = RedisJobStore(connect(), "since", clock=Clock())
+    for number in (1, 2, 3):
+        await jobs.add(job(number, created_at=NOW + number / 10, fingerprint="fp"))
+    assert (await jobs.find("alice", fingerprint="fp", since=NOW + 0.3)).job_id == "job_0003"
+    assert await jobs.find("alice", fingerprint="fp", since=math.nextafter(NOW + 0.3, math.inf)) is None
+    await jobs.save(job(3, created_at=NOW + 0.3, fingerprint="other"))
+    assert await jobs.find("alice", fingerprint="fp", since=NOW + 0.2) == await jobs.get("alice", "job_0002")
+    assert await jobs.find("alice", since=NOW + 0.3) == await jobs.get("alice", "job_0003")
+
+
+async def test_jobs_sharing_a_created_at_page_in_id_order(connect):
+    jobs = RedisJobStore(connect(), "ties", clock=Clock())
+    for number in (3, 1, 5, 2, 4):
+        await jobs.add(job(number, created_at=NOW))
+    pages, cursor = [], None
+    while True:
+        page = await jobs.page("alice", cursor, limit=2)
+        pages.append([j.job_id for j in page.jobs])
+        if (cursor := page.next_cursor) is None:
+            break
+    assert pages == [["job_0001", "job_0002"], ["job_0003", "job_0004"], ["job_0005"]]
+
+
+async def test_a_job_saved_again_with_another_time_and_fingerprint_is_found_only_as_it_is_now(connect):
+    client = connect()
+    jobs = RedisJobStore(client, "moved", clock=Clock())
+    await jobs.add(job(1, fingerprint="old", idempotency_key="k1"))
+    await jobs.add(job(2))
+    await jobs.save(job(1, fingerprint="new", idempotency_key=None, created_at=NOW + 10, ttl_ms=None))
+    assert [j.job_id for j in (await jobs.page("alice")).jobs] == ["job_0001", "job_0002"]
+    assert await jobs.find("alice", fingerprint="old") is None
+    assert await jobs.find("alice", idempotency_key="k1") is None
+    assert (await jobs.find("alice", fingerprint="new")).created_at == NOW + 10
+    assert await client.exists("moved:jobs-by-fp:alice:old", "moved:jobs-by-key:alice:k1") == 0
+    assert await client.zcard("moved:jobs-expiry") == 1  # job 2's; job 1 has no ttl any more
+    assert await client.pttl("moved:job:alice:job_0001") == -1
