@@ -23,10 +23,13 @@ from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
 from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
 
+CONTRACT_NOW = float(int(time.time()))
+"""The contracts' "now": recent, since jobs also expire by the real clock (Redis key expiry)."""
+
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_700_000_000.0
+        self.now = CONTRACT_NOW
 
     def __call__(self) -> float:
         return self.now

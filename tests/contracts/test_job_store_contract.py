@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 
@@ -11,8 +10,9 @@ from gpt_image_2_mcp.domain.errors import InvalidRequest, JobNotFound
 from gpt_image_2_mcp.domain.jobs import Job, JobStatus
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import Route, SavedImage, Usage
+from tests.contracts.stores import CONTRACT_NOW
 
-NOW = float(int(time.time()))  # jobs expire by the real clock (Redis key expiry), so their times are recent
+NOW = CONTRACT_NOW
 
 
 def outcome() -> Outcome:
