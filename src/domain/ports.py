@@ -10,6 +10,7 @@ from typing import Protocol
 from .catalogue import ImagePage, ImageRecord
 from .jobs import Job, JobPage
 from .sessions import EditSession, Turn
+from .spend import DayTotal, SpendEntry
 from .values import BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
 PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
@@ -181,3 +182,21 @@ class JobStore(Protocol):
     @abstractmethod
     async def sweep(self, now: float) -> int:
         """Forget jobs whose ttl has run out; returns how many."""
+
+
+class SpendLedger(Protocol):
+    """What every owner's calls were estimated to cost and did cost, shared by every process on the store."""
+
+    @abstractmethod
+    async def record(self, entry: SpendEntry) -> None:
+        """Store an entry, replacing an earlier one with the same owner and call_id (the estimate, then the
+        actual cost)."""
+
+    @abstractmethod
+    async def spent_since(self, owner: str, since: float) -> float:
+        """What the owner's calls since `since` count against a budget (actual cost, or the estimate while
+        a call runs)."""
+
+    @abstractmethod
+    async def totals(self, owner: str, since: float) -> list[DayTotal]:
+        """Per UTC day since `since`, oldest first: number of calls, estimated and actual cost."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.stores import JOB_STORES, PERSISTENT, STORES
+from tests.contracts.stores import JOB_STORES, LEDGER_STORES, PERSISTENT, STORES
 
 
 async def _open(name, tmp_path, request):
@@ -29,5 +29,11 @@ async def persistent_store(request, tmp_path):
 
 @pytest.fixture(params=sorted(JOB_STORES))
 async def job_store(request, tmp_path):
+    async for made in _open(request.param, tmp_path, request):
+        yield made
+
+
+@pytest.fixture(params=sorted(LEDGER_STORES))
+async def ledger_store(request, tmp_path):
     async for made in _open(request.param, tmp_path, request):
         yield made

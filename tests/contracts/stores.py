@@ -14,6 +14,7 @@ import redis.asyncio
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
 from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
+from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
 from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
@@ -21,7 +22,7 @@ from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
-from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository, SpendLedger
 
 CONTRACT_NOW = float(int(time.time()))
 """The contracts' "now": recent, since jobs also expire by the real clock (Redis key expiry)."""
@@ -45,6 +46,7 @@ class Store:
     advance: Callable[[float], Any]
     close: Callable[[], Any] = lambda: None
     jobs: Callable[[], JobStore] | None = None
+    ledger: Callable[[], SpendLedger] | None = None
 
 
 def memory_store(tmp_path, request) -> Store:
@@ -64,7 +66,10 @@ def memory_store(tmp_path, request) -> Store:
     def jobs() -> JobStore:
         return repositories.setdefault("jobs", InMemoryJobStore())
 
-    return Store(sessions, catalogue, advance, jobs=jobs)
+    def ledger() -> SpendLedger:
+        return repositories.setdefault("ledger", InMemorySpendLedger())
+
+    return Store(sessions, catalogue, advance, jobs=jobs, ledger=ledger)
 
 
 def sqlite_store(tmp_path, request) -> Store:
@@ -139,3 +144,5 @@ PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""
 JOB_STORES = frozenset({"memory", "sqlite", "redis"})
 """The stores with a JobStore adapter: the job contract runs on these."""
+LEDGER_STORES = frozenset({"memory"})
+"""The stores with a SpendLedger adapter: the ledger contract runs on these."""
