@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .sessions import LOCAL_OWNER
+from .spend import CostConfirmer
 from .values import MODEL, Route, SavedImage, Usage
 
 
@@ -27,6 +28,8 @@ class Placement:
     roots: tuple[str, ...] | None = None
     save_partials: bool = False
     owner: str = LOCAL_OWNER
+    confirm: CostConfirmer | None = None
+    """Asked before a call above the confirmation threshold is sent (None: such a call is refused)."""
 
 
 @dataclass(frozen=True, slots=True)

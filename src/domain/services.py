@@ -24,6 +24,7 @@ from .ports import (
 )
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .render_settings import RenderOptions
+from .spend import SpendEntry, SpendGuard
 from .values import (
     MAX_EDIT_INPUTS,
     BackendResult,
@@ -52,11 +53,17 @@ class ImageWorkflow:
     """The shared tail of every image call: run one backend call, save what it returned, catalogue it."""
 
     def __init__(
-        self, sink: ImageSink, codec: ImageCodec, catalogue: ImageCatalogue, clock: Callable[[], float] = time.time
+        self,
+        sink: ImageSink,
+        codec: ImageCodec,
+        catalogue: ImageCatalogue,
+        spend: SpendGuard,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sink = sink
         self._codec = codec
         self._catalogue = catalogue
+        self._spend = spend
         self._clock = clock
 
     def prepare_folder(self, placement: Placement) -> str:
@@ -72,7 +79,9 @@ class ImageWorkflow:
         progress: ProgressReporter,
     ) -> Outcome:
         options = request.options
-        log.debug("%s: pre-flight estimate $%.4f for %s", kind, estimate_cost(options), options.applied())
+        estimate = estimate_cost(options)
+        log.debug("%s: pre-flight estimate $%.4f for %s", kind, estimate, options.applied())
+        booked = await self._spend.authorize(placement.owner, kind.value, estimate, placement.confirm)
         steps = options.partial_images + 2
         await progress(0, steps, "request accepted; waiting for the image API")
         partials: list[SavedImage] = []
@@ -82,9 +91,15 @@ class ImageWorkflow:
                 partials.append(self._store(data, folder, placement, f"partial{index}", options)[0])
             await progress(index + 1, steps, f"partial image {index + 1} of {options.partial_images} received")
 
-        result = await produce(on_partial if options.partial_images else None)
+        try:
+            result = await produce(on_partial if options.partial_images else None)
+        except BaseException:
+            await asyncio.shield(self._settle(booked, 0.0))  # nothing came back: nothing to book against it
+            raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)
+        cost = self._cost(result, options)
+        await self._settle(booked, 0.0 if result.placeholder else cost)
         await progress(steps, steps, f"saved {len(images)} image(s)")
         return Outcome(
             kind=kind,
@@ -92,7 +107,7 @@ class ImageWorkflow:
             prompt=request.prompt,
             images=tuple(images),
             usage=result.usage,
-            cost_usd=self._cost(result, options),
+            cost_usd=cost,
             route=result.route,
             applied={**options.applied(), **result.applied},
             placeholder=result.placeholder,
@@ -101,6 +116,12 @@ class ImageWorkflow:
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
         )
+
+    async def _settle(self, booked: SpendEntry, actual_usd: float) -> None:
+        try:
+            await self._spend.settle(booked, actual_usd)
+        except ImageServerError as e:  # the images are saved; a ledger that failed must not fail the call
+            log.error("could not book $%.4f for %s: %s", actual_usd, booked.call_id, e)
 
     def _store_all(
         self, result: BackendResult, folder: str, placement: Placement, options: RenderOptions

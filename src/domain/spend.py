@@ -3,11 +3,16 @@ budget checked before any money is spent, and a threshold above which the caller
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .errors import InvalidRequest
+
+if TYPE_CHECKING:  # the port is declared in ports.py, which imports this module's values
+    from .ports import SpendLedger
 
 DAY_S = 24 * 3600
 
@@ -75,3 +80,41 @@ class SpendPolicy:
 
 Clock = Callable[[], float]
 default_clock: Clock = time.time
+
+
+CostConfirmer = Callable[[float], Awaitable[bool]]
+"""Asks whoever is behind a call whether to go ahead at this estimate (USD); True means go ahead."""
+
+
+class SpendGuard:
+    """Checks a call against the spend policy before any money is spent, and books what it cost after."""
+
+    def __init__(self, ledger: SpendLedger, policy: SpendPolicy, clock: Clock = default_clock) -> None:
+        self._ledger = ledger
+        self._policy = policy
+        self._clock = clock
+
+    async def authorize(self, owner: str, tool: str, estimate_usd: float, confirm: CostConfirmer | None) -> SpendEntry:
+        """Refuse (ConfirmationNeeded, BudgetExceeded) or book the estimate; returns the booked entry."""
+        threshold = self._policy.confirm_above_usd
+        if self._policy.needs_confirmation(estimate_usd) and not (confirm is not None and await confirm(estimate_usd)):
+            raise ConfirmationNeeded(
+                f"This call is estimated at ${estimate_usd:.4f}, above the ${threshold:.2f} that needs a "
+                "confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, call again with "
+                "confirm_cost: true; or lower the quality, size or n."
+            )
+        now = self._clock()
+        spent = await self._ledger.spent_since(owner, start_of_utc_day(now))
+        self._policy.check_budget(estimate_usd, spent)
+        entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
+                           estimated_usd=estimate_usd, at=now)
+        await self._ledger.record(entry)
+        return entry
+
+    async def settle(self, entry: SpendEntry, actual_usd: float) -> None:
+        """Book what the call really cost (0 for a placeholder or a call that returned nothing)."""
+        await self._ledger.record(replace(entry, actual_usd=round(actual_usd, 6)))
+
+    async def totals(self, owner: str, days: int) -> list[DayTotal]:
+        since = start_of_utc_day(self._clock()) - (max(1, days) - 1) * DAY_S
+        return await self._ledger.totals(owner, since)

@@ -19,7 +19,7 @@ from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Background, Outpu
 from gpt_image_2_mcp.domain.values import GenerationRequest
 
 from .cli_state import add_commands as add_state_commands
-from .cli_state import list_images, list_sessions
+from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
 from .settings import ConfigurationError, Settings, load_settings
 from .tool_arguments import render_overrides
@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(list_sessions, build_container(), args.json)
         if args.command == "images":
             return anyio.run(list_images, build_container(), args.limit, args.json)
+        if args.command == "spend":
+            return anyio.run(list_spend, build_container(), args.days, args.json)
         return serve(getattr(args, "backend", None))
     except ConfigurationError as e:
         for line in e.lines:

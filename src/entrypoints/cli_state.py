@@ -10,7 +10,7 @@ from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
 
 from .container import Container
 from .tool_outputs import iso_time, session_info
-from .use_cases import UseCases, shut_down
+from .use_cases import UseCases, resolve, shut_down
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     images = sub.add_parser("images", help="list recent images from the catalogue (newest first)")
     images.add_argument("--limit", type=int, default=20, help="how many images (default 20)")
     images.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    spend = sub.add_parser("spend", help="what image calls cost, per UTC day, from the spend ledger")
+    spend.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
+    spend.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 async def list_sessions(container: Container, as_json: bool) -> int:
@@ -53,6 +56,28 @@ async def list_images(container: Container, limit: int, as_json: bool) -> int:
         print("No images in the catalogue yet.", file=sys.stderr)
     for row in rows:
         print(f"{row['id']}  {row['created_at']}  {row['size']}  {row['path']}  {_short(row['prompt'])}")
+    return 0
+
+
+async def list_spend(container: Container, days: int, as_json: bool) -> int:
+    try:
+        guard = await resolve(container.spend_guard)
+        totals = await guard.totals(LOCAL_OWNER, days)
+    finally:
+        await shut_down(container)
+    rows = [{"day": t.day, "calls": t.calls, "estimated_usd": t.estimated_usd, "actual_usd": t.actual_usd}
+            for t in totals]
+    summary = {"days": max(1, days), "calls": sum(r["calls"] for r in rows),
+               "estimated_usd": round(sum(r["estimated_usd"] for r in rows), 6),
+               "actual_usd": round(sum(r["actual_usd"] for r in rows), 6)}
+    if as_json:
+        print(json.dumps({"total": summary, "per_day": rows}, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['day']}  {row['calls']:>4} call(s)  estimated ${row['estimated_usd']:.4f}  "
+              f"actual ${row['actual_usd']:.4f}")
+    print(f"total, last {summary['days']} day(s): {summary['calls']} call(s), estimated "
+          f"${summary['estimated_usd']:.4f}, actual ${summary['actual_usd']:.4f}")
     return 0
 
 

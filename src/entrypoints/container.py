@@ -10,20 +10,23 @@ from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
 from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
 from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessionRepository
+from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
 from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SqliteSpendLedger
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.job_runner import JobRunner
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage, ImageWorkflow
+from gpt_image_2_mcp.domain.spend import SpendGuard, SpendPolicy
 
 from .openai_backend_resource import open_openai_backend
 from .settings import Settings
-from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_jobs, redis_sessions
+from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_jobs, redis_ledger, redis_sessions
 
 
 def _backend_choice(settings: Settings) -> str:
@@ -90,7 +93,20 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(redis_catalogue, client=redis_client),
     )
 
-    workflow = providers.Singleton(ImageWorkflow, sink=sink, codec=codec, catalogue=image_catalogue)
+    spend_ledger = providers.Selector(
+        providers.Callable(_state_kind, settings),
+        memory=providers.Singleton(InMemorySpendLedger),
+        sqlite=providers.Singleton(SqliteSpendLedger, db=sqlite_database),
+        redis=providers.Singleton(redis_ledger, client=redis_client),
+    )
+    spend_policy = providers.Singleton(
+        SpendPolicy, budget_usd_per_day=settings.provided.budget_usd_per_day,
+        confirm_above_usd=settings.provided.confirm_above_usd,
+    )
+    spend_guard = providers.Singleton(SpendGuard, ledger=spend_ledger, policy=spend_policy)
+    workflow = providers.Singleton(
+        ImageWorkflow, sink=sink, codec=codec, catalogue=image_catalogue, spend=spend_guard
+    )
     generate_image = providers.Singleton(GenerateImage, backend=backend, workflow=workflow)
     edit_image = providers.Singleton(EditImage, backend=backend, workflow=workflow, source=image_source)
     edit_sessions = providers.Singleton(

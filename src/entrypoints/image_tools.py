@@ -16,6 +16,7 @@ from gpt_image_2_mcp.domain.values import GenerationRequest
 from .tool_arguments import (
     BackgroundArg,
     Compression,
+    ConfirmCost,
     FormatArg,
     IdempotencyKey,
     Images,
@@ -51,6 +52,7 @@ class ImageTools:
         moderation: ModerationArg = "auto", output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
         save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
+        confirm_cost: ConfirmCost = False,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Create images from a text prompt with gpt-image-2. Saves every image to disk and returns a preview,
         the absolute path, size and estimated cost. Use edit_image to change existing pictures."""
@@ -69,6 +71,7 @@ class ImageTools:
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
         save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
+        confirm_cost: ConfirmCost = False,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Edit one image or compose several (1..16 references, optional mask) into a new image with
         gpt-image-2. Inputs are checked locally before anything is sent. For several rounds of changes on

@@ -18,6 +18,7 @@ from .tool_arguments import (
     BackgroundArg,
     BackgroundOverride,
     Compression,
+    ConfirmCost,
     FormatArg,
     FormatOverride,
     FromTurn,
@@ -58,6 +59,7 @@ class SessionTools:
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         user: User = None, inline: Inline = "preview", partial_images: Partials = 0,
         save_partials: SavePartials = False, idempotency_key: IdempotencyKey = None,
+        confirm_cost: ConfirmCost = False,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Begin refining an image over several turns: makes the first edit (like edit_image) and returns a
         session_id. Then call continue_edit_session with that id for each further change. The settings given
@@ -78,6 +80,7 @@ class SessionTools:
         output_compression: Compression = None, output_dir: OutputDir = None, filename_prefix: Prefix = None,
         inline: Inline = "preview", partial_images: Partials = 0, save_partials: SavePartials = False,
         idempotency_key: IdempotencyKey = None,
+        confirm_cost: ConfirmCost = False,
     ) -> Annotated[CallToolResult, ImageToolOutput]:
         """Apply the next change in an edit session: edits the latest turn's image (or from_turn's) and
         returns the new turn. Omitted settings keep the session's values."""

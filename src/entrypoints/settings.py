@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     state_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_STATE_URL"))
 
+    budget_usd_per_day: float | None = Field(None, gt=0, validation_alias=_env("GPT_IMAGE_2_BUDGET_USD_PER_DAY"))
+    confirm_above_usd: float | None = Field(None, ge=0, validation_alias=_env("GPT_IMAGE_2_CONFIRM_ABOVE_USD"))
+
     sync_wait_s: float = Field(50.0, ge=0, validation_alias=_env("GPT_IMAGE_2_SYNC_WAIT_S"))
     """How long a plain tool call waits before answering with a job id (0: for ever)."""
     job_heartbeat_s: float = Field(5.0, gt=0, le=60, validation_alias=_env("GPT_IMAGE_2_JOB_HEARTBEAT_S"))

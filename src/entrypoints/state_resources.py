@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
-from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository
+from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository, SpendLedger
 
 from .settings import Settings
 
@@ -32,7 +32,8 @@ async def open_redis(settings: Settings) -> AsyncIterator[Any]:
     redis = await anyio.to_thread.run_sync(importlib.import_module, "redis.asyncio")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_session_repository")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_image_catalogue")
-    await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_job_store")
+    for adapter in ("redis_job_store", "redis_spend_ledger"):
+        await anyio.to_thread.run_sync(importlib.import_module, f"gpt_image_2_mcp.adapters.{adapter}")
     client = redis.from_url(settings.state.url)
     try:
         yield client
@@ -50,6 +51,12 @@ def redis_jobs(client: Any) -> JobStore:
     from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 
     return RedisJobStore(client)
+
+
+def redis_ledger(client: Any) -> SpendLedger:
+    from gpt_image_2_mcp.adapters.redis_spend_ledger import RedisSpendLedger
+
+    return RedisSpendLedger(client)
 
 
 def redis_catalogue(client: Any) -> ImageCatalogue:

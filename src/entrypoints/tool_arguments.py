@@ -9,6 +9,7 @@ from pydantic import Field
 
 from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import RenderOverrides
+from gpt_image_2_mcp.domain.spend import CostConfirmer
 from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS
 
 Prompt = Annotated[str, Field(description="What to draw or change, in plain language (1..32,000 characters).")]
@@ -43,6 +44,9 @@ SessionId = Annotated[str, Field(description="The session_id from start_edit_ses
 IdempotencyKey = Annotated[str | None, Field(max_length=128, description=(
     "Optional key (up to 128 characters) that makes a retry safe: the same key with the same arguments within "
     "24 h returns the stored result without a new API request; with other arguments it is an error."))]
+ConfirmCost = Annotated[bool, Field(description=(
+    "Go ahead with a call whose estimated cost is above the server's confirmation threshold "
+    "(GPT_IMAGE_2_CONFIRM_ABOVE_USD). Only set it after the user agreed to the cost."))]
 JobId = Annotated[str, Field(description="The job_id a result said the image was still being made under.")]
 WaitS = Annotated[float, Field(ge=0, le=55, description="Seconds to wait for the job to finish (0..55).")]
 FromTurn = Annotated[int | None, Field(ge=1, description=(
@@ -59,7 +63,7 @@ FormatOverride = Annotated[Literal["png", "jpeg", "webp"] | None,
 _RENDER_FIELDS = ("size", "quality", "n", "background", "output_format", "output_compression", "user",
                   "partial_images")
 _NOT_REQUESTED = frozenset({"ctx", "prompt", "self"})
-_NOT_IDENTITY = frozenset({"ctx", "self", "inline", "idempotency_key"})
+_NOT_IDENTITY = frozenset({"ctx", "self", "inline", "idempotency_key", "confirm_cost"})
 """Arguments that do not change what is made: two calls that differ only in these are the same call."""
 
 
@@ -68,7 +72,9 @@ def render_overrides(arguments: Mapping[str, Any]) -> RenderOverrides:
     return RenderOverrides.parse(**{name: arguments.get(name) for name in _RENDER_FIELDS})
 
 
-def placement(arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner: str) -> Placement:
+def placement(
+    arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner: str, confirm: CostConfirmer | None = None
+) -> Placement:
     """Whose images a tool call makes and where they go, from its arguments and the client's roots."""
     return Placement(
         output_dir=arguments.get("output_dir"),
@@ -76,6 +82,7 @@ def placement(arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner
         roots=roots,
         save_partials=bool(arguments.get("save_partials")),
         owner=owner,
+        confirm=confirm,
     )
 
 

@@ -15,6 +15,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, Field
 
 from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
 from gpt_image_2_mcp.domain.errors import ImageServerError
@@ -22,6 +24,7 @@ from gpt_image_2_mcp.domain.job_runner import JobCall, Submission
 from gpt_image_2_mcp.domain.jobs import Job, JobStatus, fingerprint
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
+from gpt_image_2_mcp.domain.spend import CostConfirmer
 
 from .image_resources import announce_new_images
 from .owners import owner_of
@@ -41,6 +44,36 @@ AS_TASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("as_task", 
 """Set (to the task's ttl in ms, or 0 for the default) while a task-augmented tools/call runs."""
 
 
+class ConfirmSpend(BaseModel):
+    """What the user is asked before an expensive call."""
+
+    confirm: bool = Field(description="Go ahead and pay for this image call?")
+
+
+def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
+    """Asks the user, through MCP elicitation, before a call above the confirmation threshold is sent. A client
+    that cannot be asked (no elicitation, the 2026-07-28 era, a task running unattended) gets a refusal that
+    names confirm_cost instead."""
+
+    async def ask(estimate_usd: float) -> bool:
+        if arguments.get("confirm_cost"):
+            return True
+        capabilities = ctx.client_capabilities
+        if AS_TASK.get() is not None or capabilities is None or capabilities.elicitation is None:
+            return False
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return False
+        try:
+            answer = await ctx.elicit(f"This image call is estimated to cost ${estimate_usd:.4f}. Go ahead?",
+                                      ConfirmSpend)
+        except Exception as e:  # a client that fails the request: treat as no answer
+            log.debug("elicitation failed: %s", type(e).__name__)
+            return False
+        return answer.action == "accept" and bool(answer.data.confirm)
+
+    return ask
+
+
 class ToolRunner:
     """Runs one paid tool call as a job and turns what became of it into a CallToolResult."""
 
@@ -55,7 +88,7 @@ class ToolRunner:
 
     async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:
-            where = placement(arguments, await self.roots(ctx), owner_of(ctx))
+            where = placement(arguments, await self.roots(ctx), owner_of(ctx), confirmer(ctx, arguments))
             submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None

@@ -169,3 +169,26 @@ async def test_a_paid_result_nobody_received_is_handed_to_the_next_identical_cal
     assert generated(fake) == 1
     assert again.structured_content["status"] == "completed"
     assert "caller went away" in again.content[0].text
+
+
+def test_a_task_whose_server_process_died_reads_as_failed_from_another_process(fake, tmp_path):
+    fake.latency = 30.0
+    env = openai_env(fake, tmp_path, GPT_IMAGE_2_JOB_HEARTBEAT_S="0.5")
+    first = RawServer(tmp_path, **env)
+    created = task_call(first, {"prompt": "orphaned", "inline": "none"})["result"]["task"]
+    while generated(fake) == 0:
+        time.sleep(0.05)
+    first.kill()
+    other = RawServer(tmp_path, **env)
+    try:
+        deadline = time.monotonic() + 30
+        status = other.request("tasks/get", {"taskId": created["taskId"]})["result"]
+        while status["status"] == "working" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = other.request("tasks/get", {"taskId": created["taskId"]})["result"]
+        result = other.request("tasks/result", {"taskId": created["taskId"]})
+    finally:
+        other.close()
+    assert status["status"] == "failed"
+    assert "server process that ran this job stopped" in status["statusMessage"]
+    assert "failed" in result["error"]["message"]

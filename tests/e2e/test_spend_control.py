@@ -1,0 +1,92 @@
+"""Money is spent knowingly: a daily budget refuses before any request, an expensive call is confirmed through
+MCP elicitation (or refused, naming confirm_cost), and the ledger's totals match what the results said."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from mcp.client import Client
+from mcp.types import ElicitResult
+
+from gpt_image_2_mcp.entrypoints.mcp_server import build_server
+from tests.conftest import make_container
+from tests.e2e.conftest import server_env, stdio_client
+from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+KEY = "sk-test-spend-0123456789abcdef"
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def env_for(fake, tmp_path, **extra: str) -> dict[str, str]:
+    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url,
+            "GPT_IMAGE_2_STATE_URL": f"sqlite://{tmp_path / 'state.sqlite3'}", **extra}
+
+
+def generated(fake) -> int:
+    return len(fake.requests_to("/v1/images/generations"))
+
+
+async def test_a_call_past_the_daily_budget_is_refused_before_any_request_with_the_figures(fake, tmp_path):
+    async with stdio_client(tmp_path, **env_for(fake, tmp_path, GPT_IMAGE_2_BUDGET_USD_PER_DAY="0.1")) as client:
+        refused = await client.call_tool("generate_image", {"prompt": "x", "quality": "high", "inline": "none"})
+        requests_after_refusal = generated(fake)
+        cheap = await client.call_tool("generate_image", {"prompt": "x", "quality": "low", "inline": "none"})
+    assert refused.is_error and requests_after_refusal == 0
+    text = refused.content[0].text
+    assert "$0.2110" in text and "$0.10 budget" in text and "GPT_IMAGE_2_BUDGET_USD_PER_DAY" in text
+    assert not cheap.is_error and generated(fake) == 1
+
+
+async def test_the_ledger_totals_match_the_costs_the_results_reported(fake, tmp_path, script):
+    env = env_for(fake, tmp_path)
+    async with stdio_client(tmp_path, **env) as client:
+        results = [await client.call_tool("generate_image", {"prompt": f"image {i}", "quality": q, "inline": "none"})
+                   for i, q in enumerate(("low", "medium"))]
+    spend = subprocess.run([script, "spend", "--json"], env=server_env(tmp_path, **env), capture_output=True,
+                           text=True, timeout=60)
+    report = json.loads(spend.stdout)
+    reported = sum(r.structured_content["cost_usd_estimated"] for r in results)
+    assert report["total"]["calls"] == 2
+    assert report["total"]["actual_usd"] == pytest.approx(reported)
+    assert report["per_day"][-1]["estimated_usd"] == pytest.approx(0.006 + 0.053)
+
+
+def answer(action: str, confirm: bool | None = None):
+    async def callback(context, params):
+        assert "$0.0530" in params.message
+        return ElicitResult(action=action, content=None if confirm is None else {"confirm": confirm})
+
+    return callback
+
+
+@pytest.mark.parametrize("callback, goes_ahead", [
+    (answer("accept", True), True),
+    (answer("accept", False), False),
+    (answer("decline"), False),
+    (None, False),  # a client without elicitation
+])
+async def test_an_expensive_call_is_confirmed_through_elicitation(fake, tmp_path, callback, goes_ahead):
+    container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
+                               confirm_above_usd=0.01, state_url="memory://")
+    async with Client(build_server(container), mode="legacy", elicitation_callback=callback) as client:
+        result = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none"})
+    assert result.is_error is not goes_ahead
+    assert generated(fake) == (1 if goes_ahead else 0)
+    if not goes_ahead:
+        assert "confirm_cost: true" in result.content[0].text and "$0.0530" in result.content[0].text
+
+
+async def test_confirm_cost_goes_ahead_without_asking(fake, tmp_path):
+    container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
+                               confirm_above_usd=0.01, state_url="memory://")
+    async with Client(build_server(container), mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none",
+                                                           "confirm_cost": True})
+    assert not result.is_error and generated(fake) == 1

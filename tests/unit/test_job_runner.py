@@ -1,0 +1,125 @@
+"""The job runner on its own: owners kept apart, merged calls, idempotency keys, dead processes, cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
+from gpt_image_2_mcp.domain.errors import IdempotencyConflict, InvalidRequest, JobNotFound
+from gpt_image_2_mcp.domain.job_runner import JobCall, JobRunner
+from gpt_image_2_mcp.domain.jobs import JobStatus
+from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
+from gpt_image_2_mcp.domain.values import Route
+
+
+def call(owner: str = "alice", fingerprint: str = "fp", key: str | None = None) -> JobCall:
+    return JobCall(owner=owner, tool="generate_image", fingerprint=fingerprint, arguments={"prompt": "x"},
+                   idempotency_key=key)
+
+
+def outcome(owner: str = "alice") -> Outcome:
+    return Outcome(kind=OutcomeKind.GENERATE, owner=owner, prompt="x", images=(), usage=None, cost_usd=0.01,
+                   route=Route.FAKE, applied={})
+
+
+class Work:
+    """A paid call that finishes when the test says so, counting how often it was really made."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, progress) -> Outcome:
+        self.made += 1
+        await progress(1, 2, "drawing")
+        await self.release.wait()
+        return outcome()
+
+
+async def test_another_owner_can_neither_see_nor_wait_for_nor_cancel_a_job():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    job = (await runner.submit(call(owner="alice"), work)).job
+    for attempt in (runner.get("bob", job.job_id), runner.cancel("bob", job.job_id),
+                    runner.wait("bob", job.job_id, 0)):
+        with pytest.raises(JobNotFound):
+            await attempt
+    assert (await runner.page("bob")).jobs == ()
+    work.release.set()
+    assert (await runner.wait("alice", job.job_id, 5)).status is JobStatus.COMPLETED
+
+
+async def test_identical_calls_share_one_job_and_other_owners_do_not():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    first, second = await asyncio.gather(runner.submit(call(), work), runner.submit(call(), work))
+    bobs = await runner.submit(call(owner="bob"), work)
+    work.release.set()
+    assert first.job.job_id == second.job.job_id and second.note and not second.fresh
+    assert bobs.job.job_id != first.job.job_id
+    await runner.wait("alice", first.job.job_id, 5)
+    await runner.wait("bob", bobs.job.job_id, 5)
+    assert work.made == 2
+
+
+async def test_an_idempotency_key_replays_and_refuses_other_arguments():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    work.release.set()
+    first = await runner.submit(call(key="k1"), work)
+    done = await runner.wait("alice", first.job.job_id, 5)
+    await runner.mark_delivered(done)
+    replay = await runner.submit(call(key="k1"), work)
+    assert replay.job.job_id == first.job.job_id and "idempotency_key" in replay.note
+    with pytest.raises(IdempotencyConflict, match="different call"):
+        await runner.submit(call(fingerprint="other", key="k1"), work)
+    assert work.made == 1
+
+
+async def test_progress_reaches_the_waiting_caller_and_the_job_status():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    heard = []
+
+    async def listener(progress, total, message):
+        heard.append(message)
+        work.release.set()
+
+    job = (await runner.submit(call(), work)).job
+    finished = await runner.wait("alice", job.job_id, 5, listener)
+    assert heard == ["drawing"] and finished.status is JobStatus.COMPLETED
+    assert finished.status_message == "saved 0 image(s)"
+
+
+async def test_cancelling_a_running_job_stops_its_work_and_records_it():
+    store = InMemoryJobStore()
+    runner, work = JobRunner(store), Work()
+    job = (await runner.submit(call(), work)).job
+    await asyncio.sleep(0)
+    cancelled = await runner.cancel("alice", job.job_id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert (await store.get("alice", job.job_id)).status is JobStatus.CANCELLED
+
+
+async def test_a_working_job_whose_process_went_silent_is_judged_failed():
+    clock = [1_000.0]
+    store = InMemoryJobStore(clock=lambda: clock[0])
+    runner, work = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="dead"), Work()
+    job = (await runner.submit(call(), work)).job
+    await asyncio.sleep(0)
+    observer = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="alive")
+    assert (await observer.get("alice", job.job_id)).status is JobStatus.WORKING
+    clock[0] += 10  # four heartbeats missed
+    judged = await observer.get("alice", job.job_id)
+    assert judged.status is JobStatus.FAILED and "stopped before the image was saved" in judged.error
+    await runner.stop_all()
+
+
+async def test_a_job_refused_before_it_started_completes_with_its_error():
+    runner = JobRunner(InMemoryJobStore())
+    job = await runner.failed_early("alice", "generate_image", "bad size", 60_000)
+    stored = await runner.get("alice", job.job_id)
+    assert (stored.status, stored.is_error, stored.error) == (JobStatus.COMPLETED, True, "bad size")
+
+
+async def test_a_bad_cursor_is_refused():
+    with pytest.raises(InvalidRequest, match="cursor"):
+        await JobRunner(InMemoryJobStore()).page("alice", "junk")
