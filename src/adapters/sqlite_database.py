@@ -1,4 +1,4 @@
-"""SqliteDatabase: one SQLite file of durable state (edit sessions, the image catalogue, jobs), its schema
+"""SqliteDatabase: one SQLite file of durable state (edit sessions, the image catalogue, jobs, spend), its schema
 migrations, and transactions run in a worker thread so the event loop never waits on the disk."""
 
 from __future__ import annotations
@@ -70,6 +70,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_idempotency_key ON jobs (owner, idempotency_key, created_at DESC, job_id)
         WHERE idempotency_key IS NOT NULL;
     CREATE INDEX jobs_by_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+    """,
+    # 3: the spend ledger, one row per paid call (the estimate, replaced by the actual cost when it finishes).
+    # actual_usd is NULL while the call runs or if it failed. Every read is one owner's rows since a time, so
+    # the index is (owner, at) and a day's sums read a range of it.
+    """
+    CREATE TABLE spend (
+        owner TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        estimated_usd REAL NOT NULL,
+        actual_usd REAL,
+        at REAL NOT NULL,
+        PRIMARY KEY (owner, call_id)
+    );
+    CREATE INDEX spend_by_time ON spend (owner, at);
     """,
 )
 """Forward migrations: entry i takes a file from schema version i to i + 1 (PRAGMA user_version). Append only."""

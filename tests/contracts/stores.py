@@ -22,6 +22,7 @@ from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SqliteSpendLedger
 from gpt_image_2_mcp.domain.ports import ImageCatalogue, JobStore, SessionRepository, SpendLedger
 
 CONTRACT_NOW = float(int(time.time()))
@@ -38,8 +39,8 @@ class Clock:
 
 @dataclass
 class Store:
-    """One store under test. Each call of `sessions`, `catalogue` or `jobs` is a new adapter on the same data, as
-    a new process would open it (memory:// has one process only, so it returns the same one)."""
+    """One store under test. Each call of `sessions`, `catalogue`, `jobs` or `ledger` is a new adapter on the same
+    data, as a new process would open it (memory:// has one process only, so it returns the same one)."""
 
     sessions: Callable[..., SessionRepository]
     catalogue: Callable[[], ImageCatalogue]
@@ -91,6 +92,9 @@ def sqlite_store(tmp_path, request) -> Store:
     def jobs() -> JobStore:
         return SqliteJobStore(database(), clock=clock)
 
+    def ledger() -> SpendLedger:
+        return SqliteSpendLedger(database())
+
     def advance(seconds: float) -> None:
         clock.now += seconds
 
@@ -98,7 +102,7 @@ def sqlite_store(tmp_path, request) -> Store:
         for db in opened:
             db.close()
 
-    return Store(sessions, catalogue, advance, jobs=jobs, close=close)
+    return Store(sessions, catalogue, advance, jobs=jobs, ledger=ledger, close=close)
 
 
 def redis_store(tmp_path, request) -> Store:
@@ -144,5 +148,5 @@ PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""
 JOB_STORES = frozenset({"memory", "sqlite", "redis"})
 """The stores with a JobStore adapter: the job contract runs on these."""
-LEDGER_STORES = frozenset({"memory"})
+LEDGER_STORES = frozenset({"memory", "sqlite"})
 """The stores with a SpendLedger adapter: the ledger contract runs on these."""

@@ -11,16 +11,20 @@ import anyio
 import pytest
 
 from gpt_image_2_mcp.adapters import sqlite_database
+from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.sqlite_database import MIGRATIONS, SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import FIRST_PAGE, PAGE_AFTER, SqliteJobStore, find_query
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SPENT, TOTALS, SqliteSpendLedger
 from gpt_image_2_mcp.domain.errors import JobNotFound, StateStoreError
 from gpt_image_2_mcp.domain.render_settings import RenderOptions
 from gpt_image_2_mcp.domain.sessions import EditSession
+from gpt_image_2_mcp.domain.spend import DAY_S, SpendEntry
 from tests.contracts.stores import Clock
 from tests.contracts.test_image_catalogue_contract import record
 from tests.contracts.test_job_store_contract import NOW, job
+from tests.contracts.test_spend_ledger_contract import TODAY, entry
 
 ROUNDS = 25
 
@@ -31,6 +35,7 @@ WRITER = """
 import asyncio, json, os, sys, time
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
+from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SPENT, TOTALS, SqliteSpendLedger
 from gpt_image_2_mcp.domain.errors import SessionMovedOn
 from gpt_image_2_mcp.domain.sessions import Turn
 
@@ -60,6 +65,37 @@ async def main():
             lost.append(str(error))
     db.close()
     print(json.dumps({"won": won, "lost": lost}))
+
+asyncio.run(main())
+"""
+
+LEDGER_CALLS = 60
+
+# One spender process: after a file barrier (so both run at once), it records the estimate and then the actual cost
+# of LEDGER_CALLS calls of its own, and an estimate of each shared call (which the other process records too).
+SPENDER = """
+import asyncio, dataclasses, os, sys, time
+from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SqliteSpendLedger
+from gpt_image_2_mcp.domain.spend import SpendEntry
+
+path, folder, me, other, calls, at = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), \
+    float(sys.argv[6])
+open(os.path.join(folder, f"go-{me}"), "w").close()
+while not os.path.exists(os.path.join(folder, f"go-{other}")):
+    time.sleep(0.001)
+
+async def main():
+    db = SqliteDatabase(path)
+    ledger = SqliteSpendLedger(db)
+    for number in range(calls):
+        mine = SpendEntry(owner="alice", call_id=f"{me}-{number}", tool="generate_image", estimated_usd=0.25,
+                          at=at + number)
+        await ledger.record(mine)
+        await ledger.record(dataclasses.replace(mine, actual_usd=0.125))
+        await ledger.record(SpendEntry(owner="alice", call_id=f"shared-{number}", tool="edit_image",
+                                       estimated_usd=0.5, at=at + number))
+    db.close()
 
 asyncio.run(main())
 """
@@ -206,7 +242,7 @@ async def test_a_version_1_file_holding_sessions_gains_the_jobs_table_and_keeps_
     db.close()
     assert [(s.id, [t.prompt for t in s.turns]) for s in sessions] == [("es_1", ["first"])]
     connection = raw(path)
-    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     connection.close()
 
 
@@ -244,3 +280,89 @@ async def test_find_and_page_use_the_indexes_and_sort_nothing(database):
             f"EXPLAIN QUERY PLAN {q}", {**p, "now": NOW}).fetchall())
         details = " ".join(row[3] for row in plan)
         assert "USING INDEX jobs_" in details and "TEMP B-TREE" not in details, (name, details)
+
+
+async def test_a_version_2_file_holding_jobs_and_sessions_gains_the_spend_table_and_keeps_them(tmp_path, monkeypatch):
+    path = tmp_path / "state.sqlite3"
+    with monkeypatch.context() as old_release:  # the release before the spend ledger knew migrations 1 and 2
+        old_release.setattr(sqlite_database, "MIGRATIONS", MIGRATIONS[:2])
+        old = SqliteDatabase(str(path))
+        start = EditSession(id="es_1", created_at=1.0, options=RenderOptions(), owner="alice")
+        start.record("first", ("/images/first.png",), 1.0, None)
+        await SqliteSessionRepository(old, ttl_ms=0).add(start)
+        await SqliteJobStore(old, clock=Clock()).add(job(1))
+        old.close()
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'spend'").fetchall() == []
+    connection.close()
+
+    db = SqliteDatabase(str(path))
+    ledger = SqliteSpendLedger(db)
+    await ledger.record(entry("a", 0.2, 0.15))
+    assert await ledger.spent_since("alice", TODAY) == pytest.approx(0.15)
+    assert (await SqliteJobStore(db, clock=Clock()).get("alice", "job_0001")).job_id == "job_0001"
+    sessions = await SqliteSessionRepository(db, ttl_ms=0).list("alice")
+    db.close()
+    assert [(s.id, [t.prompt for t in s.turns]) for s in sessions] == [("es_1", ["first"])]
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    connection.close()
+
+
+async def test_two_processes_recording_spend_at_once_lose_no_entry(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    db = SqliteDatabase(str(path))
+    ledger = SqliteSpendLedger(db)
+    await ledger.record(entry("before", 0.0))  # migrates the file before the race, as a running server would have
+    finished: list[subprocess.CompletedProcess[bytes]] = []
+
+    async def spender(me: str, other: str) -> None:
+        command = [sys.executable, "-c", SPENDER, str(path), str(tmp_path), me, other, str(LEDGER_CALLS),
+                   repr(TODAY + 60)]
+        finished.append(await anyio.run_process(command, check=False))
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            group.start_soon(spender, "A", "B")
+            group.start_soon(spender, "B", "A")
+    assert [done.returncode for done in finished] == [0, 0], [done.stderr.decode() for done in finished]
+
+    rows = await db.read(lambda c: c.execute(
+        "SELECT call_id, estimated_usd, actual_usd FROM spend WHERE call_id != 'before'").fetchall())
+    spent = await ledger.spent_since("alice", TODAY)
+    db.close()
+    own = sorted(f"{me}-{n}" for me in "AB" for n in range(LEDGER_CALLS))
+    assert sorted(call for call, *_ in rows if not call.startswith("shared-")) == own
+    assert all(actual == 0.125 for call, _, actual in rows if not call.startswith("shared-"))
+    assert sorted(call for call, *_ in rows if call.startswith("shared-")) == sorted(
+        f"shared-{n}" for n in range(LEDGER_CALLS))  # recorded by both, one row each
+    assert spent == pytest.approx(2 * LEDGER_CALLS * 0.125 + LEDGER_CALLS * 0.5)
+
+
+async def test_a_call_in_the_last_millisecond_of_a_day_is_counted_on_that_day_as_in_memory(database):
+    ledger, memory = SqliteSpendLedger(database), InMemorySpendLedger()
+    for made in (ledger, memory):
+        await made.record(entry("late", 0.1, 0.1, at=TODAY - 0.0004))  # 23:59:59.9996 yesterday
+        await made.record(entry("early", 0.2, None, at=TODAY))
+    assert await ledger.totals("alice", TODAY - DAY_S) == await memory.totals("alice", TODAY - DAY_S)
+    assert [t.calls for t in await ledger.totals("alice", TODAY - DAY_S)] == [1, 1]
+    assert await ledger.spent_since("alice", TODAY) == await memory.spent_since("alice", TODAY) == 0.2
+
+
+async def test_spend_reads_use_the_owner_and_time_index(database):
+    await SqliteSpendLedger(database).record(entry("a", 0.1))  # migrates the file
+    for query in (SPENT, TOTALS):
+        plan = await database.read(lambda c, q=query: c.execute(
+            f"EXPLAIN QUERY PLAN {q}", {"owner": "alice", "since": TODAY}).fetchall())
+        details = " ".join(row[3] for row in plan)
+        assert "USING INDEX spend_by_time (owner=? AND at>?)" in details, details
+
+
+async def test_recording_an_entry_again_without_its_actual_cost_clears_it(database):
+    ledger = SqliteSpendLedger(database)
+    await ledger.record(entry("a", 0.2, 0.15))
+    await ledger.record(SpendEntry(owner="alice", call_id="a", tool="edit_image", estimated_usd=0.3, at=TODAY + 5))
+    assert await ledger.spent_since("alice", TODAY) == pytest.approx(0.3)
+    row = await database.read(lambda c: c.execute("SELECT tool, actual_usd, at FROM spend").fetchall())
+    assert row == [("edit_image", None, TODAY + 5)]
