@@ -7,49 +7,29 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .errors import IdempotencyConflict, ImageServerError
-from .jobs import Job, JobPage, JobStatus, new_job_id
+from .jobs import (
+    IDEMPOTENCY_WINDOW_S,
+    UNCLAIMED_WINDOW_S,
+    Job,
+    JobCall,
+    JobPage,
+    JobStatus,
+    Submission,
+    new_job_id,
+    replay_note,
+    this_process,
+)
 from .outcomes import Outcome
 from .ports import JobStore, ProgressReporter
 
 log = logging.getLogger(__name__)
 
 Work = Callable[[ProgressReporter], Awaitable[Outcome]]
-IDEMPOTENCY_WINDOW_S = 24 * 3600
-UNCLAIMED_WINDOW_S = 10 * 60
-
-
-def this_process() -> str:
-    """Who runs a job: host, pid and a nonce (a pid can be reused after a restart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True, slots=True)
-class JobCall:
-    """What is asked: by whom, which tool, which call (its fingerprint) and how long to keep the answer."""
-
-    owner: str
-    tool: str
-    fingerprint: str
-    arguments: dict[str, object]
-    ttl_ms: int | None = IDEMPOTENCY_WINDOW_S * 1000
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """The job a call got: a new one, a running one it joined, or a finished one it was given back."""
-
-    job: Job
-    note: str | None = None
-    fresh: bool = True
 
 
 @dataclass
@@ -198,7 +178,7 @@ class JobRunner:
                         f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "
                         f"{earlier.job_id}, {earlier.tool}). Use a new key for new arguments, or repeat the "
                         "first call's arguments exactly to get its result.")
-                return Submission(self._judged(earlier), self._replay_note(earlier, "idempotency_key"), False)
+                return Submission(self._judged(earlier), replay_note(earlier, "idempotency_key"), False)
         for running in self._running.values():
             same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
             if same and not running.job.status.finished:
@@ -211,17 +191,8 @@ class JobRunner:
                 return Submission(recent, "An identical call is running in another server process; this one "
                                   "shares its result.", False)
             if recent.status is JobStatus.COMPLETED and not recent.is_error and not recent.delivered:
-                return Submission(recent, self._replay_note(recent, "unclaimed"), False)
+                return Submission(recent, replay_note(recent, "unclaimed"), False)
         return None
-
-    @staticmethod
-    def _replay_note(job: Job, why: str) -> str:
-        made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
-        if why == "idempotency_key":
-            return (f"Returned the stored result of the earlier call with this idempotency_key (job {job.job_id}, "
-                    f"{made}); no new API request was made.")
-        return (f"An identical call at {made} was paid for but its caller went away before the result arrived; "
-                f"here it is (job {job.job_id}), with no new API request.")
 
     # -- running -----------------------------------------------------------------------------------------------
     async def _run(self, running: _Running, work: Work) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import socket
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -24,6 +27,10 @@ class JobStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self is not JobStatus.WORKING
+
+
+IDEMPOTENCY_WINDOW_S = 24 * 3600
+UNCLAIMED_WINDOW_S = 10 * 60
 
 
 def new_job_id() -> str:
@@ -77,3 +84,39 @@ class Job:
 class JobPage:
     jobs: tuple[Job, ...]
     next_cursor: str | None = None
+
+
+def this_process() -> str:
+    """Who runs a job: host, pid and a nonce (a pid can be reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobCall:
+    """What is asked: by whom, which tool, which call (its fingerprint) and how long to keep the answer."""
+
+    owner: str
+    tool: str
+    fingerprint: str
+    arguments: dict[str, object]
+    ttl_ms: int | None = IDEMPOTENCY_WINDOW_S * 1000
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The job a call got: a new one, a running one it joined, or a finished one it was given back."""
+
+    job: Job
+    note: str | None = None
+    fresh: bool = True
+
+
+def replay_note(job: Job, why: str) -> str:
+    made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+    if why == "idempotency_key":
+        return (f"Returned the stored result of the earlier call with this idempotency_key (job {job.job_id}, "
+                f"{made}); no new API request was made.")
+    return (f"An identical call at {made} was paid for but its caller went away before the result arrived; "
+            f"here it is (job {job.job_id}), with no new API request.")
+

@@ -15,25 +15,18 @@ async def _open(name, tmp_path, request):
         await result
 
 
-@pytest.fixture(params=sorted(STORES))
-async def store(request, tmp_path):
-    async for made in _open(request.param, tmp_path, request):
-        yield made
+def _store_fixture(names: frozenset[str] | dict) -> object:
+    """A fixture that runs each test once per named store."""
+
+    @pytest.fixture(params=sorted(names))
+    async def fixture(request, tmp_path):
+        async for made in _open(request.param, tmp_path, request):
+            yield made
+
+    return fixture
 
 
-@pytest.fixture(params=sorted(PERSISTENT))
-async def persistent_store(request, tmp_path):
-    async for made in _open(request.param, tmp_path, request):
-        yield made
-
-
-@pytest.fixture(params=sorted(JOB_STORES))
-async def job_store(request, tmp_path):
-    async for made in _open(request.param, tmp_path, request):
-        yield made
-
-
-@pytest.fixture(params=sorted(LEDGER_STORES))
-async def ledger_store(request, tmp_path):
-    async for made in _open(request.param, tmp_path, request):
-        yield made
+store = _store_fixture(STORES)
+persistent_store = _store_fixture(PERSISTENT)
+job_store = _store_fixture(JOB_STORES)
+ledger_store = _store_fixture(LEDGER_STORES)
