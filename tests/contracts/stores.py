@@ -18,6 +18,7 @@ from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue
 from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
+from gpt_image_2_mcp.adapters.redis_spend_ledger import RedisSpendLedger
 from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
@@ -127,6 +128,9 @@ def redis_store(tmp_path, request) -> Store:
     def jobs() -> JobStore:
         return RedisJobStore(client(), namespace, clock=clock)
 
+    def ledger() -> SpendLedger:
+        return RedisSpendLedger(client(), namespace)
+
     def advance(seconds: float) -> None:
         clock.now += seconds
         time.sleep(seconds)
@@ -139,7 +143,7 @@ def redis_store(tmp_path, request) -> Store:
         for made in clients:
             await made.aclose()
 
-    return Store(sessions, catalogue, advance, jobs=jobs, close=close)
+    return Store(sessions, catalogue, advance, jobs=jobs, ledger=ledger, close=close)
 
 
 STORES: dict[str, Callable[..., Store]] = {"memory": memory_store, "sqlite": sqlite_store, "redis": redis_store}
@@ -148,5 +152,5 @@ PERSISTENT = frozenset(STORES) - {"memory"}
 """The stores whose data outlives the process: the durability tests run on these."""
 JOB_STORES = frozenset({"memory", "sqlite", "redis"})
 """The stores with a JobStore adapter: the job contract runs on these."""
-LEDGER_STORES = frozenset({"memory", "sqlite"})
+LEDGER_STORES = frozenset({"memory", "sqlite", "redis"})
 """The stores with a SpendLedger adapter: the ledger contract runs on these."""

@@ -16,12 +16,15 @@ from gpt_image_2_mcp.adapters.redis_common import describe
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue, order_member
 from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
+from gpt_image_2_mcp.adapters.redis_spend_ledger import RETENTION_DAYS, RedisSpendLedger
 from gpt_image_2_mcp.domain.errors import JobNotFound, SessionMovedOn, SessionNotFound, StateStoreError
 from gpt_image_2_mcp.domain.sessions import Turn
+from gpt_image_2_mcp.domain.spend import DAY_S
 from tests.contracts.stores import Clock
 from tests.contracts.test_image_catalogue_contract import record
 from tests.contracts.test_job_store_contract import NOW, job
 from tests.contracts.test_session_repository_contract import next_turn, session
+from tests.contracts.test_spend_ledger_contract import TODAY, entry
 from tests.redis_server import free_port
 
 PASSWORD = "s3cret-Redis-pass"
@@ -114,7 +117,8 @@ async def test_an_expired_session_left_in_the_lru_set_does_not_push_a_live_one_o
 async def test_a_store_that_cannot_be_reached_is_named_without_its_password(connect, scheme):
     port = free_port()  # nothing listens there
     client = connect(f"{scheme}://:{PASSWORD}@127.0.0.1:{port}/0")
-    for attempt in (RedisSessionRepository(client).get("alice", "es_1"), RedisImageCatalogue(client).page("alice")):
+    for attempt in (RedisSessionRepository(client).get("alice", "es_1"), RedisImageCatalogue(client).page("alice"),
+                    RedisSpendLedger(client).record(entry("a", 0.1))):
         with pytest.raises(StateStoreError, match="cannot be reached") as raised:
             await attempt
         assert f"{scheme}://127.0.0.1:{port}/0" in str(raised.value) and PASSWORD not in str(raised.value)
@@ -271,3 +275,67 @@ async def test_a_job_saved_again_with_another_time_and_fingerprint_is_found_only
     assert await client.exists("moved:jobs-by-fp:alice:old", "moved:jobs-by-key:alice:k1") == 0
     assert await client.zcard("moved:jobs-expiry") == 1  # job 2's; job 1 has no ttl any more
     assert await client.pttl("moved:job:alice:job_0001") == -1
+
+
+async def test_spend_keys_stay_in_the_namespace_and_expire_after_the_retention(connect):
+    client, namespace = connect(), "team-a:spend"
+    ledger = RedisSpendLedger(client, namespace)
+    now = time.time()
+    await ledger.record(entry("call:{1}", 0.2, 0.15, owner="alice:admin", at=now))
+    await ledger.record(entry("b", 0.1, owner="bob", at=now))
+    keys = [key async for key in client.scan_iter()]
+    assert keys and all(key.startswith(f"{namespace}:") for key in keys)
+    assert await client.get(f"{namespace}:schema") == "1"
+    assert await client.hgetall(f"{namespace}:spend:alice%3Aadmin:call%3A%7B1%7D") == {
+        "tool": "generate_image", "estimated_usd": "0.2", "actual_usd": "0.15", "at": repr(now)}
+    assert await client.zrange(f"{namespace}:spend-by-time:alice%3Aadmin", 0, -1) == ["call:{1}"]
+    retention = RETENTION_DAYS * DAY_S
+    for key in (f"{namespace}:spend:bob:b", f"{namespace}:spend-by-time:bob"):
+        assert retention - 60 < await client.ttl(key) <= retention + 1
+
+
+async def test_two_clients_recording_spend_at_once_lose_none_and_leave_one_member_per_call(connect):
+    first, second = RedisSpendLedger(connect(), "race"), RedisSpendLedger(connect(), "race")
+    calls = 100
+
+    async def spender(ledger: RedisSpendLedger, me: str) -> None:
+        for number in range(calls):
+            await ledger.record(entry(f"{me}-{number}", 0.25, 0.125, at=TODAY + number))
+            # The other spender records the same call at once, at another time and with another cost, as an
+            # estimate and its actual cost recorded by two processes would be.
+            shared = entry(f"shared-{number}", 0.5, None if me == "A" else 0.4, at=TODAY + number + (me == "B"))
+            await ledger.record(shared)
+
+    await asyncio.gather(spender(first, "A"), spender(second, "B"))
+    client = connect()
+    members = await client.zrange("race:spend-by-time:alice", 0, -1, withscores=True)
+    assert sorted(call for call, _ in members) == sorted(
+        [f"{me}-{n}" for me in "AB" for n in range(calls)] + [f"shared-{n}" for n in range(calls)])
+    for call, score in members:  # each member's time is its hash's: the two were written together
+        assert float(await client.hget(f"race:spend:alice:{call}", "at")) == score
+    spent = await first.spent_since("alice", TODAY)
+    shared = sum(0.5 if score == TODAY + int(call[7:]) else 0.4 for call, score in members if call[:7] == "shared-")
+    assert spent == pytest.approx(2 * calls * 0.125 + shared)
+
+
+async def test_spend_entries_gone_behind_the_ledgers_back_are_skipped_and_dropped(connect):
+    client = connect()
+    ledger = RedisSpendLedger(client, "lost")
+    for call in ("a", "b", "c"):
+        await ledger.record(entry(call, 0.1, 0.1))
+    await client.delete("lost:spend:alice:b")  # e.g. a maxmemory policy
+    assert await ledger.spent_since("alice", TODAY) == pytest.approx(0.2)
+    assert [t.calls for t in await ledger.totals("alice", TODAY)] == [2]
+    assert await client.zrange("lost:spend-by-time:alice", 0, -1) == ["a", "c"]
+
+
+async def test_a_spend_entry_past_the_retention_is_gone_and_trimmed_from_the_owners_set(connect):
+    client = connect()
+    ledger = RedisSpendLedger(client, "old")
+    retention = RETENTION_DAYS * DAY_S
+    await ledger.record(entry("ancient", 1.0, 1.0, at=time.time() - retention - DAY_S))
+    assert [key async for key in client.scan_iter("old:spend*")] == []  # expired on arrival, set and all
+    await ledger.record(entry("old", 0.5, 0.5, at=TODAY - 10 * DAY_S))
+    await ledger.record(entry("new", 0.1, 0.1, at=TODAY - 10 * DAY_S + retention + 1))  # 400 days and 1 s later
+    assert await client.zrange("old:spend-by-time:alice", 0, -1) == ["new"]
+    assert await ledger.spent_since("alice", 0) == pytest.approx(0.1)
