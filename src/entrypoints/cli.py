@@ -46,6 +46,8 @@ def configure_logging(settings: Settings, quiet: bool = False) -> None:
     """Logs go to stderr only; stdout belongs to JSON-RPC. Quiet: errors only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(settings.secrets))
+    if quiet:  # on the handler too: loggers with a level of their own (the SDKs') would pass a root-only limit
+        handler.setLevel(logging.ERROR)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.ERROR if quiet else logging.DEBUG if settings.debug else logging.INFO)

@@ -11,10 +11,11 @@ from PIL import Image
 
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 from tests.e2e.conftest import server_env
+from tests.fakes.fake_openai_server import FakeOpenAIServer
 
 
-def run(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([script, *args], cwd=cwd, env=server_env(cwd), capture_output=True, text=True,
+def run(script: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([script, *args], cwd=cwd, env=server_env(cwd, **env), capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -57,6 +58,20 @@ def test_quiet_prints_only_the_paths_and_nothing_on_stderr(script, tmp_path):
     (path,) = edited.stdout.splitlines()
     with Image.open(path) as image:
         assert image.format == "PNG"
+
+
+def test_quiet_silences_warnings_of_a_real_api_call_too(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    with FakeOpenAIServer() as fake:
+        env = {"OPENAI_API_KEY": "sk-quiet-0123456789", "OPENAI_BASE_URL": fake.base_url}
+        busy = FakeOpenAIServer.error(429, "slow down", type="rate_limit_error", headers={"retry-after": "0"})
+        fake.script("generations", busy)
+        loud = run(script, cwd, "generate", "a kite", **env)
+        fake.script("generations", busy)
+        quiet = run(script, cwd, "generate", "a kite", "--quiet", **env)
+    assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
+    assert "retrying" in loud.stderr  # the retry warned ...
+    assert quiet.stderr == "" and Path(quiet.stdout.strip()).is_file()  # ... except under --quiet
 
 
 def test_edit_with_a_mask_and_the_mask_is_checked(script, tmp_path):
