@@ -25,12 +25,15 @@ Quality = Literal["low", "medium", "high"]
 MAX_SCENES = 8
 
 
-def _aspect(default: Aspect) -> Any:
-    return Annotated[Aspect, Field(description=f"'square', 'landscape' or 'portrait' (default '{default}').")]
-
-
-def _quality(default: Quality, why: str) -> Any:
-    return Annotated[Quality, Field(description=f"'low' (drafts), 'medium' or 'high' (default '{default}': {why}).")]
+_SIDES = "'square', 'landscape' or 'portrait'"
+SquareAspect = Annotated[Aspect, Field(description=f"{_SIDES} (default 'square').")]
+PortraitAspect = Annotated[Aspect, Field(description=f"{_SIDES} (default 'portrait').")]
+LandscapeAspect = Annotated[Aspect, Field(description=f"{_SIDES} (default 'landscape').")]
+_LEVELS = "'low' (drafts), 'medium' or 'high'"
+HighQuality = Annotated[Quality, Field(description=f"{_LEVELS} (default 'high': detail, faces and small text "
+                                                   "need it).")]
+MediumQuality = Annotated[Quality, Field(description=f"{_LEVELS} (default 'medium': a good balance for a "
+                                                     "series).")]
 
 
 def _lines(text: str) -> list[str]:
@@ -64,8 +67,8 @@ def product_shot(
     use: Annotated[str, Field(description="Where the picture goes, e.g. 'e-commerce listing' (default), 'hero "
                                           "banner', 'catalogue page'; it sets framing and polish.")] = (
         "e-commerce listing"),
-    aspect: _aspect("square") = "square",
-    quality: _quality("high", "label text and materials") = "high",
+    aspect: SquareAspect = "square",
+    quality: HighQuality = "high",
     reference_image: Annotated[str | None, Field(description="Optional path or URL of a photo of the real "
                                                              "product: the shot is then edited from it.")] = None,
 ) -> list[UserMessage]:
@@ -129,8 +132,8 @@ def infographic(
         "a general audience"),
     kind: Annotated[Literal["infographic", "flowchart", "diagram", "slide", "poster"], Field(
         description="'infographic' (default), 'flowchart', 'diagram', 'slide' or 'poster'.")] = "infographic",
-    aspect: _aspect("portrait") = "portrait",
-    quality: _quality("high", "small text needs it") = "high",
+    aspect: PortraitAspect = "portrait",
+    quality: HighQuality = "high",
 ) -> list[UserMessage]:
     """An infographic, diagram or slide whose text must come out exactly as given."""
     title, *labels = _lines(exact_text) or [topic]
@@ -158,8 +161,8 @@ def photoreal_portrait(
     framing: Annotated[Literal["close-up", "head-and-shoulders", "half-body", "full-body"], Field(
         description="'close-up', 'head-and-shoulders' (default), 'half-body' or 'full-body'.")] = (
         "head-and-shoulders"),
-    aspect: _aspect("portrait") = "portrait",
-    quality: _quality("high", "skin and hair detail") = "high",
+    aspect: PortraitAspect = "portrait",
+    quality: HighQuality = "high",
 ) -> list[UserMessage]:
     """A natural, photorealistic portrait that looks like a real, unretouched photograph."""
     frames = {"close-up": "a close-up of the face", "head-and-shoulders": "framed head and shoulders",
@@ -181,7 +184,7 @@ def local_edit(
     keep: Annotated[str, Field(description="What must stay exactly as it is (default: everything else).")] = "",
     mask: Annotated[str | None, Field(description="Optional PNG mask, the size of the image, with an alpha "
                                                   "channel: transparent where the change goes.")] = None,
-    quality: _quality("high", "edits keep detail best") = "high",
+    quality: HighQuality = "high",
 ) -> list[UserMessage]:
     """A precise local edit: change only one thing in a picture and keep everything else as it is."""
     kept = keep or ("the composition, framing and camera angle, every other object, any person's face and "
@@ -210,8 +213,8 @@ def consistent_character(
                                             "illustration').")] = "clean digital illustration",
     reference_image: Annotated[str | None, Field(description="Optional path or URL of an existing picture of "
                                                              "the character to start from.")] = None,
-    aspect: _aspect("landscape") = "landscape",
-    quality: _quality("medium", "a good balance for a series") = "medium",
+    aspect: LandscapeAspect = "landscape",
+    quality: MediumQuality = "medium",
 ) -> list[UserMessage]:
     """One character kept consistent across several scenes, through an edit session."""
     keep = (f"Keep the character exactly the same as in the input image: {character}; the same face, proportions, "
