@@ -1,4 +1,4 @@
-"""`gpt-image-2-mcp`: serve MCP on stdio (no arguments), or `generate` from the command line."""
+"""`gpt-image-2-mcp`: serve MCP on stdio (no arguments), or `generate`, `edit`, `sessions`, `images` from a shell."""
 
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ import anyio
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.adapters.redaction import scrub
 from gpt_image_2_mcp.domain.errors import ImageServerError
-from gpt_image_2_mcp.domain.outcomes import Placement
-from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Background, OutputFormat, Quality, RenderOptions
-from gpt_image_2_mcp.domain.values import GenerationRequest
 
+from . import cli_images
 from .cli_state import add_commands as add_state_commands
 from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
 from .settings import ConfigurationError, Settings, load_settings
-from .tool_arguments import render_overrides
-from .use_cases import UseCases, shut_down
 
 log = logging.getLogger("gpt_image_2_mcp")
 EXIT_USAGE = 2
@@ -46,13 +42,15 @@ class RedactingFormatter(logging.Formatter):
         return scrub(super().format(record), self._secrets)
 
 
-def configure_logging(settings: Settings) -> None:
-    """Logs go to stderr only; stdout belongs to JSON-RPC."""
+def configure_logging(settings: Settings, quiet: bool = False) -> None:
+    """Logs go to stderr only; stdout belongs to JSON-RPC. Quiet: errors only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(settings.secrets))
+    if quiet:  # on the handler too: loggers with a level of their own (the SDKs') would pass a root-only limit
+        handler.setLevel(logging.ERROR)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if settings.debug else logging.INFO)
+    root.setLevel(logging.ERROR if quiet else logging.DEBUG if settings.debug else logging.INFO)
     if not settings.debug:
         for noisy in ("httpx2", "httpcore2", "openai", "mcp", "PIL"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -97,40 +95,6 @@ def serve(backend: str | None) -> int:
     return 0
 
 
-async def _generate(args: argparse.Namespace) -> int:
-    container = build_container(args.backend)
-    settings = container.settings()
-    configure_logging(settings)
-    announce(settings)  # no folder: the paths of the images are printed at the end
-    try:
-        options = render_overrides({
-            "size": args.size, "quality": args.quality, "n": args.n, "background": args.background,
-            "output_format": args.format, "output_compression": args.compression,
-        }).apply_to(RenderOptions())
-        generate = await UseCases(container).generate()
-        placement = Placement(_from_shell(args.output_dir), args.prefix)
-        outcome = await generate(GenerationRequest(args.prompt, options), placement)
-    except ImageServerError as e:
-        print(f"error: {scrub(str(e), settings.secrets)}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        await shut_down(container)
-    for note in outcome.notes:
-        print(note, file=sys.stderr)
-    for image in outcome.images:
-        print(image.path)
-    print(f"{len(outcome.images)} image(s), {outcome.images[0].width}x{outcome.images[0].height}, "
-          f"estimated cost ${outcome.cost_usd:.4f}, backend {outcome.backend}", file=sys.stderr)
-    return 0
-
-
-def _from_shell(folder: str | None) -> str | None:
-    """A folder typed in a shell means the shell's folder (a tool's relative output_dir means the default one)."""
-    if folder is None or folder.lower().startswith("file:"):
-        return folder
-    return str(Path(folder).expanduser().absolute())
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gpt-image-2-mcp", description=(
         "MCP server for OpenAI gpt-image-2. With no command it serves MCP on stdio."))
@@ -138,17 +102,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("serve", help="serve MCP on stdio (the default)")
     s.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
-    g = sub.add_parser("generate", help="generate images and print where they went")
-    g.add_argument("prompt")
-    g.add_argument("--size", default="auto", help=SIZE_RULES)
-    g.add_argument("--quality", default="auto", choices=[q.value for q in Quality])
-    g.add_argument("--n", type=int, default=1, help="how many images, 1..10")
-    g.add_argument("--background", default="auto", choices=[b.value for b in Background])
-    g.add_argument("--format", default="png", choices=[f.value for f in OutputFormat])
-    g.add_argument("--compression", type=int, default=None, help="0..100, jpeg and webp only")
-    g.add_argument("--output-dir", default=None, help="folder for the images (default: the server's folder)")
-    g.add_argument("--prefix", default=None, help="file name prefix")
-    g.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
+    cli_images.add_commands(sub)
     add_state_commands(sub)
     return p
 
@@ -156,8 +110,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command == "generate":
-            return anyio.run(_generate, args)
+        if args.command in cli_images.COMMANDS:
+            container = build_container(args.backend)
+            configure_logging(container.settings(), args.quiet)
+            announce(container.settings())  # no folder: the paths of the images are printed at the end
+            return anyio.run(cli_images.run, args, container)
         if args.command == "sessions":
             return anyio.run(list_sessions, build_container(), args.json)
         if args.command == "images":

@@ -21,12 +21,14 @@ from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
 from .container import Container
+from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
 from .owners import owner_of
 from .presentation import Presenter
+from .prompts import register_prompts
 from .session_tools import SessionTools
 from .tool_runner import ToolRunner
 from .use_cases import UseCases, shut_down
@@ -120,11 +122,13 @@ def build_server(container: Container) -> MCPServer:
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
         version=__version__,
+        icons=server_icons(),
         instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
     )
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
+    register_prompts(server)
     return server
 
 
@@ -132,7 +136,7 @@ def register_tools(server: MCPServer, images: ImageTools, sessions: SessionTools
     def add(fn: Callable[..., Any], title: str, annotations: ToolAnnotations) -> None:
         # The description is what the calling model reads: the docstring, dedented.
         server.add_tool(fn, title=title, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations,
-                        structured_output=True)
+                        icons=tool_icons(fn.__name__), structured_output=True)
 
     add(images.generate_image, "Generate image", _PAID)
     add(images.edit_image, "Edit or compose images", _PAID)

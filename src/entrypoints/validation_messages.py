@@ -64,3 +64,9 @@ def explain_settings(error: ValidationError, secret_names: frozenset[str] = froz
         given = "(hidden)" if name.upper() in secret_names else _shown(without_credentials(str(detail["input"])))
         lines.append(f"{name}={given} is not accepted: it must be {_accepted(detail)}.")
     return lines
+
+
+def explain_prompt_arguments(prompt: str, error: ValidationError) -> str:
+    """One message for prompts/get arguments that do not fit the prompt's parameters."""
+    problems = "; ".join(_describe(detail) for detail in error.errors(include_url=False))
+    return f"Invalid arguments for prompt {prompt}: {problems}."

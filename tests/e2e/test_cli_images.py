@@ -1,0 +1,115 @@
+"""`gpt-image-2-mcp generate` and `edit` as a shell user runs them: the installed console script, the fake
+backend, relative paths taken from the shell's folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from PIL import Image
+
+from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
+from tests.e2e.conftest import server_env
+from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+
+def run(script: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([script, *args], cwd=cwd, env=server_env(cwd, **env), capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def shell_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "shell"
+    folder.mkdir()
+    return folder
+
+
+def test_edit_takes_relative_images_and_output_dir_from_the_shell_and_prints_the_structured_result(script,
+                                                                                                  tmp_path):
+    cwd = shell_folder(tmp_path)
+    made = run(script, cwd, "generate", "a teapot", "--size", "1536x1024", "--output-dir", "drafts", "--quiet")
+    assert made.returncode == 0, made.stderr
+    original = Path(made.stdout.strip())
+    relative = str(original.relative_to(cwd))  # drafts/image-….png
+    edited = run(script, cwd, "edit", "make the teapot blue", "--image", relative, "--output-dir", "final",
+                 "--quality", "low", "--prefix", "blue", "--json")
+    assert edited.returncode == 0, edited.stderr
+    result = json.loads(edited.stdout)
+    (image,) = result["images"]
+    assert Path(image["file_path"]).parent == cwd / "final" and image["filename"].startswith("blue-")
+    assert (image["width"], image["height"]) == (1536, 1024)  # an edit keeps the input's size under 'auto'
+    assert image["uri"] == f"image://{image['image_id']}"
+    assert result["requested"]["images"] == [str(original)] and result["applied"]["quality"] == "low"
+    assert result["backend"] == "fake" and result["placeholder"] is True and result["cost_usd_estimated"] > 0
+    assert "PLACEHOLDER" in edited.stderr  # not quiet: the notes and the summary go to stderr
+    catalogue = json.loads(run(script, cwd, "images", "--json", "--limit", "1").stdout)
+    assert catalogue[0]["id"] == image["image_id"] and catalogue[0]["prompt"] == "make the teapot blue"
+
+
+def test_quiet_prints_only_the_paths_and_nothing_on_stderr(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    generated = run(script, cwd, "generate", "two cups", "--n", "2", "-q")
+    paths = generated.stdout.splitlines()
+    assert generated.returncode == 0 and generated.stderr == ""
+    assert len(paths) == 2 and all(Path(p).is_absolute() and Path(p).exists() for p in paths)
+    edited = run(script, cwd, "edit", "compose them", "--image", *paths, "--quiet")
+    assert edited.returncode == 0 and edited.stderr == ""
+    (path,) = edited.stdout.splitlines()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+
+
+def test_quiet_silences_warnings_of_a_real_api_call_too(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    with FakeOpenAIServer() as fake:
+        env = {"OPENAI_API_KEY": "sk-quiet-0123456789", "OPENAI_BASE_URL": fake.base_url}
+        busy = FakeOpenAIServer.error(429, "slow down", type="rate_limit_error", headers={"retry-after": "0"})
+        fake.script("generations", busy)
+        loud = run(script, cwd, "generate", "a kite", **env)
+        fake.script("generations", busy)
+        quiet = run(script, cwd, "generate", "a kite", "--quiet", **env)
+    assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
+    assert "retrying" in loud.stderr  # the retry warned ...
+    assert quiet.stderr == "" and Path(quiet.stdout.strip()).is_file()  # ... except under --quiet
+
+
+def test_edit_with_a_mask_and_the_mask_is_checked(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    Image.new("RGB", (1024, 1024), "white").save(cwd / "photo.png")
+    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (300, 300, 700, 700))  # transparent where the change goes
+    mask.save(cwd / "mask.png")
+    Image.new("RGBA", (512, 512), (0, 0, 0, 0)).save(cwd / "small-mask.png")
+    masked = run(script, cwd, "edit", "a vase here", "--image", "photo.png", "--mask", "mask.png", "--json", "-q")
+    wrong = run(script, cwd, "edit", "a vase here", "--image", "photo.png", "--mask", "small-mask.png", "-q")
+    assert masked.returncode == 0, masked.stderr
+    assert json.loads(masked.stdout)["requested"]["mask"] == str(cwd / "mask.png")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.startswith("error: ") and "mask" in wrong.stderr and "1024x1024" in wrong.stderr
+
+
+def test_failures_say_what_to_fix_and_exit_2(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    no_image = run(script, cwd, "edit", "x")
+    missing = run(script, cwd, "edit", "x", "--image", "nope.png", "-q")
+    bad_size = run(script, cwd, "generate", "x", "--size", "1000x1000", "-q")
+    assert no_image.returncode == 2 and "--image" in no_image.stderr
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.splitlines() == [missing.stderr.strip()]  # one line, no traceback
+    assert str(cwd / "nope.png") in missing.stderr
+    assert bad_size.returncode == 2 and "nearest valid size" in bad_size.stderr
+    assert not list(cwd.rglob("*.png"))
+
+
+def test_every_option_has_help_and_size_states_the_rules(script, tmp_path):
+    for command in ("generate", "edit"):
+        shown = run(script, tmp_path, command, "--help")
+        assert shown.returncode == 0
+        text = " ".join(shown.stdout.split())  # argparse wraps lines
+        assert SIZE_RULES in text
+        for option in ("--quality", "--n N", "--background", "--format", "--compression", "--output-dir",
+                       "--prefix", "--backend", "--json", "--quiet"):
+            assert option in text, (command, option)
+    edit_help = " ".join(run(script, tmp_path, "edit", "--help").stdout.split())
+    assert "--mask PATH PNG with an alpha channel" in edit_help and "--image PATH [PATH ...] 1..16" in edit_help
