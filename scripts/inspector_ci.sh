@@ -43,7 +43,7 @@ inspect tools --method tools/list
 check tools '
 names = {t["name"] for t in r["tools"]}
 assert names == {"generate_image", "edit_image", "start_edit_session", "continue_edit_session",
-                 "end_edit_session", "list_edit_sessions"}, names
+                 "end_edit_session", "list_edit_sessions", "get_image_job"}, names
 assert all(t["icons"][0]["src"].startswith("data:image/svg+xml;base64,") for t in r["tools"])
 print("tools/list:", len(names), "tools, each with an icon")'
 
