@@ -18,7 +18,7 @@ from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage, ImageWorkflow
 
-from .openai_backend_resource import open_openai_backend
+from .openai_backend_resource import open_openai_backend, start_sdk_import
 from .settings import Settings
 from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_sessions
 
@@ -40,8 +40,10 @@ def _keep_alive_s(settings: Settings) -> float | None:
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
-    # A resource: imports the SDK off the event loop on first use, closes its client on shutdown_resources().
-    openai_backend = providers.Resource(open_openai_backend, settings=settings)
+    # The SDK is imported in a daemon thread, started ahead of the first call (or by it); the resource waits for
+    # it, builds the client off the event loop and closes it on shutdown_resources().
+    sdk_import = providers.Singleton(start_sdk_import)
+    openai_backend = providers.Resource(open_openai_backend, settings=settings, adapters=sdk_import)
     fake_backend = providers.Singleton(
         FakeImageBackend, latency_s=providers.Callable(lambda s: s.fake_latency_ms / 1000, settings)
     )

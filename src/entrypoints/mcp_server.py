@@ -93,15 +93,13 @@ def build_server(container: Container) -> MCPServer:
 
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as group:
-            if settings.resolved_backend == "openai":  # import the SDK while the client handshakes
-                group.start_soon(use_cases.warm_up)
-            try:
-                yield
-            finally:
-                group.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            await shut_down(container)
+        if settings.resolved_backend == "openai":
+            container.sdk_import()  # while the client handshakes; a daemon thread that shutdown need not wait for
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await shut_down(container)
 
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)

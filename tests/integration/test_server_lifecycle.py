@@ -1,0 +1,81 @@
+"""The server's lifespan: the SDK is imported ahead of the first call without ever holding up shutdown, and
+shutdown closes what was opened (the SDK client, the state file)."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import pytest
+
+from gpt_image_2_mcp.adapters import openai_common
+from gpt_image_2_mcp.entrypoints import openai_backend_resource
+from gpt_image_2_mcp.entrypoints.mcp_server import build_server
+from gpt_image_2_mcp.entrypoints.use_cases import resolve, shut_down
+from tests.conftest import make_container
+from tests.integration.conftest import TEST_KEY
+
+
+@pytest.fixture
+def blocked_sdk_import(monkeypatch):
+    """The SDK import, held in its thread until the test releases it."""
+    release, started = threading.Event(), threading.Event()
+    real = openai_backend_resource._import_adapters
+
+    def held():
+        started.set()
+        release.wait(30)
+        return real()
+
+    monkeypatch.setattr(openai_backend_resource, "_import_adapters", held)
+    yield started, release
+    release.set()
+
+
+async def test_the_lifespan_starts_the_sdk_import_and_shutdown_does_not_wait_for_it(blocked_sdk_import, tmp_path):
+    started, release = blocked_sdk_import
+    container = make_container(api_key=TEST_KEY, base_url="http://127.0.0.1:9/v1", output_dir=str(tmp_path))
+    server = build_server(container)
+    with anyio.fail_after(20):  # a hang, not a timing: the import stays blocked until after the lifespan ends
+        async with server.settings.lifespan(server):
+            await anyio.to_thread.run_sync(started.wait, 10)
+        assert not release.is_set()
+    assert not container.sdk_import().done()  # still importing, and nobody waited for it
+
+
+async def test_the_offline_backend_never_imports_the_sdk(blocked_sdk_import, tmp_path):
+    started, _ = blocked_sdk_import
+    container = make_container(backend="fake", output_dir=str(tmp_path))
+    server = build_server(container)
+    async with server.settings.lifespan(server):
+        pass
+    assert not started.is_set()
+
+
+async def test_shutdown_closes_the_sdk_client_the_backend_opened(monkeypatch, fake_openai, tmp_path):
+    built = []
+
+    def recording(**kwargs):
+        built.append(openai_common.build_client.__wrapped__(**kwargs))
+        return built[-1]
+
+    recording.__wrapped__ = openai_common.build_client  # type: ignore[attr-defined]
+    monkeypatch.setattr(openai_common, "build_client", recording)
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path))
+    await resolve(container.backend)
+    assert len(built) == 1 and not built[0].is_closed()
+
+    await shut_down(container)
+
+    assert built[0].is_closed()
+
+
+async def test_shutdown_closes_the_state_file(tmp_path):
+    container = make_container(backend="fake", output_dir=str(tmp_path), state_url=f"sqlite://{tmp_path}/s.sqlite3")
+    await (await resolve(container.image_library)).page("local")
+    database = container.sqlite_database()
+    assert database._connection is not None
+
+    await shut_down(container)
+
+    assert database._connection is None
