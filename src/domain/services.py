@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .catalogue import ImageRecord, new_image_id
@@ -93,6 +93,9 @@ class Outcome:
     turn: int | None = None
     parent_turn: int | None = None
     model: str = MODEL
+    contents: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    """The bytes of each image exactly as the sink wrote them, in the order of `images`: previews are made from
+    these, so what a result shows is what was saved, without reading the file back."""
 
     @property
     def backend(self) -> str:
@@ -151,6 +154,7 @@ class ImageWorkflow:
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
+            contents=tuple(image.data for image in result.images),
         )
 
     def _store_all(

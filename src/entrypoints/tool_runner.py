@@ -70,7 +70,7 @@ class ToolRunner:
     async def present(self, outcome: Outcome, arguments: Mapping[str, Any]) -> CallToolResult:
         try:
             blocks, previews, notes = await anyio.to_thread.run_sync(
-                self._presenter.inline_images, outcome.images, arguments.get("inline", "preview"))
+                self._presenter.inline_images, outcome.images, arguments.get("inline", "preview"), outcome.contents)
         except Exception as e:  # the files are saved; a failed preview must not turn that into an error
             log.exception("inline preview failed")
             blocks, previews = [], [None] * len(outcome.images)
