@@ -64,9 +64,15 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
                             env=env, text=True)
 
 
-def bare_once(env: dict[str, str], settle_s: float) -> Start:
+def python_of(script: str) -> str:
+    """The interpreter of an installed console script (its venv's python), for a floor in the same environment."""
+    beside = Path(script).parent / "python"
+    return str(beside) if beside.exists() else sys.executable
+
+
+def bare_once(python: str, env: dict[str, str], settle_s: float) -> Start:
     started = time.perf_counter()
-    proc = _spawn([sys.executable, "-c", BARE], env)
+    proc = _spawn([python, "-c", BARE], env)
     assert proc.stdout and proc.stdout.readline().strip() == "ready"
     wall, cpu = time.perf_counter() - started, cpu_seconds(proc.pid)
     time.sleep(settle_s)
@@ -99,7 +105,7 @@ def alternate(script: str, env: dict[str, str], runs: int, settle_s: float) -> t
     """(bare runs, server runs), alternating so that machine noise hits both alike."""
     bare, server = [], []
     for _ in range(runs):
-        bare.append(bare_once(env, settle_s))
+        bare.append(bare_once(python_of(script), env, settle_s))
         server.append(server_once(script, env, settle_s))
     return bare, server
 

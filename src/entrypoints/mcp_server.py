@@ -29,6 +29,7 @@ from .session_tools import SessionTools
 from .tool_runner import ToolRunner
 from .use_cases import UseCases, shut_down
 from .validation_messages import explain_arguments
+from .warm_up import WarmUpAfterFirstMessage
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,14 @@ def build_server(container: Container) -> MCPServer:
 
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
-        if settings.resolved_backend == "openai":
-            container.sdk_import()  # while the client handshakes; a daemon thread that shutdown need not wait for
         try:
             yield
         finally:
             with anyio.CancelScope(shield=True):
                 await shut_down(container)
+
+    # The SDK is imported in a daemon thread (shutdown never waits for it), started once the handshake is done.
+    warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []
 
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
@@ -111,6 +113,7 @@ def build_server(container: Container) -> MCPServer:
         version=__version__,
         instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
+        middleware=warm_up,
     )
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
     runner = ToolRunner(settings, presenter)

@@ -7,6 +7,7 @@ import threading
 
 import anyio
 import pytest
+from mcp.client import Client
 
 from gpt_image_2_mcp.adapters import openai_common
 from gpt_image_2_mcp.entrypoints import openai_backend_resource
@@ -32,12 +33,15 @@ def blocked_sdk_import(monkeypatch):
     release.set()
 
 
-async def test_the_lifespan_starts_the_sdk_import_and_shutdown_does_not_wait_for_it(blocked_sdk_import, tmp_path):
+async def test_the_sdk_import_starts_after_the_handshake_and_shutdown_does_not_wait_for_it(blocked_sdk_import,
+                                                                                          tmp_path):
     started, release = blocked_sdk_import
     container = make_container(api_key=TEST_KEY, base_url="http://127.0.0.1:9/v1", output_dir=str(tmp_path))
     server = build_server(container)
-    with anyio.fail_after(20):  # a hang, not a timing: the import stays blocked until after the lifespan ends
+    with anyio.fail_after(20):  # a hang, not a timing: the import stays blocked until after the server ends
         async with server.settings.lifespan(server):
+            assert not started.is_set()  # serving alone does not start it: `initialize` goes first
+        async with Client(server, mode="legacy"):
             await anyio.to_thread.run_sync(started.wait, 10)
         assert not release.is_set()
     assert not container.sdk_import().done()  # still importing, and nobody waited for it
@@ -45,10 +49,9 @@ async def test_the_lifespan_starts_the_sdk_import_and_shutdown_does_not_wait_for
 
 async def test_the_offline_backend_never_imports_the_sdk(blocked_sdk_import, tmp_path):
     started, _ = blocked_sdk_import
-    container = make_container(backend="fake", output_dir=str(tmp_path))
-    server = build_server(container)
-    async with server.settings.lifespan(server):
-        pass
+    server = build_server(make_container(backend="fake", output_dir=str(tmp_path)))
+    async with Client(server, mode="legacy") as client:
+        await client.list_tools()
     assert not started.is_set()
 
 
@@ -98,3 +101,22 @@ def test_building_the_server_imports_neither_pillow_nor_sqlite_nor_the_sdk(tmp_p
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+async def test_the_warm_up_starts_once_after_the_first_message_even_a_failing_one():
+    from gpt_image_2_mcp.entrypoints.warm_up import WarmUpAfterFirstMessage
+
+    events: list[str] = []
+    middleware = WarmUpAfterFirstMessage(lambda: events.append("start"))
+
+    async def failing(ctx):
+        events.append("handled")
+        raise RuntimeError("bad request")
+
+    async def fine(ctx):
+        events.append("handled")
+
+    with pytest.raises(RuntimeError):
+        await middleware(None, failing)  # type: ignore[arg-type]
+    await middleware(None, fine)  # type: ignore[arg-type]
+    assert events == ["handled", "start", "handled"]
