@@ -100,7 +100,7 @@ def build_server(container: Container) -> MCPServer:
             with anyio.CancelScope(shield=True):
                 await shut_down(container)
 
-    # The SDK is imported in a daemon thread (shutdown never waits for it), started once the handshake is done.
+    # The SDK is imported in a daemon thread (shutdown never waits for it), started after the first message.
     warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []
 
     sink = container.sink()

@@ -1,9 +1,10 @@
 """The OpenAI side of the composition, as a dependency-injector resource.
 
 The OpenAI SDK takes ~0.3 s to import and an offline server (the fake backend) never needs it, so nothing here
-imports it at module level: `start_sdk_import` imports the adapters in a daemon thread (the server starts it while
-the client handshakes), the resource waits for that import when first resolved, and closes the SDK client at
-shutdown. A daemon thread rather than a task: shutting down never waits for an import nobody needs any more.
+imports it at module level: `start_sdk_import` imports the adapters in a daemon thread (the server starts it once
+the handshake's first message is handled, see warm_up.py), the resource waits for that import when first resolved,
+and closes the SDK client at shutdown. A daemon thread rather than a task: shutting down never waits for an
+import nobody needs any more.
 """
 
 from __future__ import annotations
