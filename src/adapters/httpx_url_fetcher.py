@@ -108,11 +108,13 @@ class HttpxUrlFetcher(UrlFetcher):
         self._allowed = frozenset(_host_key(h) for h in allowed_hosts if h.strip())
         self._resolver = resolver
         self._allow_private = allow_private
-        self._ssl_context = ssl_context if ssl_context is not None else httpx2.create_ssl_context(trust_env=True)
+        self._ssl_context = ssl_context  # None until the first fetch: most servers never fetch a URL
 
     async def fetch(self, url: str) -> tuple[bytes, str | None]:
         """(body, content type) of `url`, following at most max_redirects redirects, each one checked again."""
         first = self._parse(url.strip(), via=None)
+        if self._ssl_context is None:  # reading the system's CA store takes ~30 ms: not on the event loop
+            self._ssl_context = await anyio.to_thread.run_sync(lambda: httpx2.create_ssl_context(trust_env=True))
         try:
             with anyio.fail_after(self._timeout_s):
                 return await self._fetch(first)

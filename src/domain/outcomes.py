@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .sessions import LOCAL_OWNER
@@ -53,6 +53,10 @@ class Outcome:
     turn: int | None = None
     parent_turn: int | None = None
     model: str = MODEL
+    contents: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    """The bytes of each image exactly as the sink wrote them, in the order of `images`: previews are made from
+    these, so what a result shows is what was saved, without reading the file back. Empty for an outcome read
+    back from the job store (another process made it): the presenter then reads the files back, checked."""
 
     @property
     def backend(self) -> str:

@@ -115,6 +115,7 @@ class ImageWorkflow:
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
+            contents=tuple(image.data for image in result.images),
         )
 
     async def _settle(self, booked: SpendEntry, actual_usd: float) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 
@@ -78,7 +80,7 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
     log.info("Sessions and the image catalogue are kept in %s", settings.state)
 
 
-def serve(backend: str | None) -> int:
+def serve(backend: str | None) -> NoReturn:
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
     # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
@@ -92,7 +94,21 @@ def serve(backend: str | None) -> int:
         if sys.stdin.isatty():
             log.warning(INTERACTIVE_HINT)
     server.run("stdio")
-    return 0
+    leave_now(0)
+
+
+def leave_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown.
+
+    By the time serving ends the lifespan has closed what the server opened (SDK client, state store) and the
+    transport has written its last line. What remains is tearing down ~1,500 modules, ~0.2 s that a client which
+    closed stdin waits for, and that nothing of ours needs: flush what is buffered and leave.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.filesystem_image_sink import FilesystemImageSink
 from gpt_image_2_mcp.adapters.httpx_url_fetcher import HttpxUrlFetcher
 from gpt_image_2_mcp.adapters.in_memory_image_catalogue import InMemoryImageCatalogue
@@ -13,20 +12,27 @@ from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessio
 from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
-from gpt_image_2_mcp.adapters.pillow_image_codec import PillowImageCodec
-from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
-from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
-from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
-from gpt_image_2_mcp.adapters.sqlite_spend_ledger import SqliteSpendLedger
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.job_runner import JobRunner
 from gpt_image_2_mcp.domain.services import EditImage, GenerateImage, ImageWorkflow
 from gpt_image_2_mcp.domain.spend import SpendGuard, SpendPolicy
 
-from .openai_backend_resource import open_openai_backend
+from .openai_backend_resource import open_openai_backend, start_sdk_import
+from .pillow_adapters import PillowCodecOnFirstUse, fake_image_backend
 from .settings import Settings
-from .state_resources import open_redis, open_sqlite, redis_catalogue, redis_jobs, redis_ledger, redis_sessions
+from .state_resources import (
+    open_redis,
+    open_sqlite,
+    redis_catalogue,
+    redis_jobs,
+    redis_ledger,
+    redis_sessions,
+    sqlite_catalogue,
+    sqlite_jobs,
+    sqlite_ledger,
+    sqlite_sessions,
+)
 
 
 def _backend_choice(settings: Settings) -> str:
@@ -46,10 +52,12 @@ def _keep_alive_s(settings: Settings) -> float | None:
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
-    # A resource: imports the SDK off the event loop on first use, closes its client on shutdown_resources().
-    openai_backend = providers.Resource(open_openai_backend, settings=settings)
+    # The SDK is imported in a daemon thread, started ahead of the first call (or by it); the resource waits for
+    # it, builds the client off the event loop and closes it on shutdown_resources().
+    sdk_import = providers.Singleton(start_sdk_import)
+    openai_backend = providers.Resource(open_openai_backend, settings=settings, adapters=sdk_import)
     fake_backend = providers.Singleton(
-        FakeImageBackend, latency_s=providers.Callable(lambda s: s.fake_latency_ms / 1000, settings)
+        fake_image_backend, latency_s=providers.Callable(lambda s: s.fake_latency_ms / 1000, settings)
     )
     backend = providers.Selector(
         providers.Callable(_backend_choice, settings),
@@ -58,7 +66,7 @@ class Container(containers.DeclarativeContainer):
         missing_key=providers.Singleton(MissingKeyImageBackend),
     )
 
-    codec = providers.Singleton(PillowImageCodec)
+    codec = providers.Singleton(PillowCodecOnFirstUse)
     sink = providers.Singleton(
         FilesystemImageSink,
         configured_dir=settings.provided.output_dir,
@@ -80,23 +88,20 @@ class Container(containers.DeclarativeContainer):
             InMemorySessionRepository, max_sessions=settings.provided.session_max,
             ttl_ms=settings.provided.session_ttl_ms,
         ),
-        sqlite=providers.Singleton(
-            SqliteSessionRepository, db=sqlite_database, max_sessions=settings.provided.session_max,
-            ttl_ms=settings.provided.session_ttl_ms,
-        ),
+        sqlite=providers.Singleton(sqlite_sessions, db=sqlite_database, settings=settings),
         redis=providers.Singleton(redis_sessions, client=redis_client, settings=settings),
     )
     image_catalogue = providers.Selector(
         providers.Callable(_state_kind, settings),
         memory=providers.Singleton(InMemoryImageCatalogue),
-        sqlite=providers.Singleton(SqliteImageCatalogue, db=sqlite_database),
+        sqlite=providers.Singleton(sqlite_catalogue, db=sqlite_database),
         redis=providers.Singleton(redis_catalogue, client=redis_client),
     )
 
     spend_ledger = providers.Selector(
         providers.Callable(_state_kind, settings),
         memory=providers.Singleton(InMemorySpendLedger),
-        sqlite=providers.Singleton(SqliteSpendLedger, db=sqlite_database),
+        sqlite=providers.Singleton(sqlite_ledger, db=sqlite_database),
         redis=providers.Singleton(redis_ledger, client=redis_client),
     )
     spend_policy = providers.Singleton(
@@ -117,7 +122,7 @@ class Container(containers.DeclarativeContainer):
     job_store = providers.Selector(
         providers.Callable(_state_kind, settings),
         memory=providers.Singleton(InMemoryJobStore),
-        sqlite=providers.Singleton(SqliteJobStore, db=sqlite_database),
+        sqlite=providers.Singleton(sqlite_jobs, db=sqlite_database),
         redis=providers.Singleton(redis_jobs, client=redis_client),
     )
     job_runner = providers.Singleton(JobRunner, store=job_store, heartbeat_s=settings.provided.job_heartbeat_s)

@@ -33,6 +33,7 @@ from .session_tools import SessionTools
 from .tool_runner import ToolRunner
 from .use_cases import UseCases, shut_down
 from .validation_messages import explain_arguments
+from .warm_up import WarmUpAfterFirstMessage
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,6 @@ def build_server(container: Container) -> MCPServer:
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
         async with anyio.create_task_group() as group:
-            if settings.resolved_backend == "openai":  # import the SDK while the client handshakes
-                group.start_soon(use_cases.warm_up)
             group.start_soon(use_cases.sweep_jobs_every, JOB_SWEEP_S)
             try:
                 yield
@@ -110,6 +109,9 @@ def build_server(container: Container) -> MCPServer:
         with anyio.CancelScope(shield=True):
             await use_cases.stop_jobs()
             await shut_down(container)
+
+    # The SDK is imported in a daemon thread (shutdown never waits for it), started after the first message.
+    warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []
 
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
@@ -125,6 +127,7 @@ def build_server(container: Container) -> MCPServer:
         icons=server_icons(),
         instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
+        middleware=warm_up,
     )
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))

@@ -44,26 +44,32 @@ class Presenter:
         self._max_bytes = max_bytes
 
     def inline_images(
-        self, images: tuple[SavedImage, ...], mode: InlineMode
+        self, images: tuple[SavedImage, ...], mode: InlineMode, contents: tuple[bytes, ...] = ()
     ) -> tuple[list[InlineBlock], list[PreviewInfo | None], list[str]]:
-        """Blocks to show, what each image showed, and notes. The byte budget is shared by all images."""
+        """Blocks to show, what each image showed, and notes. The byte budget is shared by all images.
+
+        `contents` are the bytes the sink wrote for each image (Outcome.contents): shown as they are, they are by
+        construction the saved bytes. Without them each file is read back through the sink's check that it is
+        still the file written."""
         if mode == "none" or not images:
             return [], [None] * len(images), []
         blocks: list[InlineBlock] = []
         infos: list[PreviewInfo | None] = []
         notes: list[str] = []
         budget = self._max_bytes // len(images)
-        for image in images:
-            shown = self._inline_one(image, mode, budget, notes)
+        saved = contents if len(contents) == len(images) else [None] * len(images)
+        for image, data in zip(images, saved, strict=True):
+            shown = self._inline_one(image, data, mode, budget, notes)
             infos.append(shown[1] if shown else None)
             if shown:
                 blocks.append(shown[0])
         return blocks, infos, notes
 
     def _inline_one(
-        self, image: SavedImage, mode: InlineMode, budget: int, notes: list[str]
+        self, image: SavedImage, data: bytes | None, mode: InlineMode, budget: int, notes: list[str]
     ) -> tuple[InlineBlock, PreviewInfo] | None:
-        data = self._sink.read_back(image)
+        if data is None:
+            data = self._sink.read_back(image)
         if mode == "full" and base64_length(len(data)) <= budget:
             text = base64.b64encode(data).decode()
             return (text, image.mime_type), PreviewInfo(shown="full", width=image.width, height=image.height,

@@ -148,7 +148,7 @@ class ToolRunner:
                       ) -> CallToolResult:
         try:
             blocks, previews, notes = await anyio.to_thread.run_sync(
-                self._presenter.inline_images, outcome.images, arguments.get("inline", "preview"))
+                self._presenter.inline_images, outcome.images, arguments.get("inline", "preview"), outcome.contents)
         except Exception as e:  # the files are saved; a failed preview must not turn that into an error
             log.exception("inline preview failed")
             blocks, previews = [], [None] * len(outcome.images)

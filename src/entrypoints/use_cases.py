@@ -73,13 +73,9 @@ class UseCases:
         if self._job_runner is not None:
             await self._job_runner.stop_all()
 
-    async def warm_up(self) -> None:
-        """Resolve the backend ahead of the first call (the SDK import takes ~0.4 s)."""
-        await resolve(self._container.backend)
-
 
 async def shut_down(container: Container) -> None:
-    """Close what the container opened (the SDK client); nothing when the OpenAI backend was never resolved."""
+    """Close what the container opened (the SDK client, the SQLite file); nothing that was never opened."""
     closing = container.shutdown_resources()
     if inspect.isawaitable(closing):
         await closing

@@ -485,3 +485,17 @@ async def test_https_rejects_an_untrusted_certificate(tls_bait):
     with pytest.raises(UrlFetchFailed, match=r"(?i)certificate verify failed"):
         await fetcher.fetch(f"https://images.example.test:{port}/a.png")
     assert log.hits == []
+
+
+async def test_the_system_trust_store_is_read_at_the_first_fetch_not_when_the_fetcher_is_made(tls_bait, monkeypatch):
+    import httpx2
+
+    port, log, _ = tls_bait("images.example.test")
+    made = []
+    monkeypatch.setattr(httpx2, "create_ssl_context", lambda **kw: made.append(kw) or ssl.create_default_context())
+    fetcher = HttpxUrlFetcher(resolver=Resolver({"images.example.test": ["127.0.0.1"]}),
+                              allowed_hosts=frozenset({"images.example.test"}))
+    assert made == []  # a server that never fetches a URL never reads the CA store
+    with pytest.raises(UrlFetchFailed, match=r"(?i)certificate verify failed"):  # the system CAs: bait unknown
+        await fetcher.fetch(f"https://images.example.test:{port}/a.png")
+    assert made == [{"trust_env": True}] and log.hits == []

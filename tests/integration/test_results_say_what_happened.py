@@ -103,3 +103,30 @@ async def test_resources_read_serves_only_the_file_the_server_wrote(tmp_path, sw
             path.write_bytes(path.read_bytes() + b"appended")
         with pytest.raises(MCPError):
             await read_link(client, result)
+
+
+@pytest.mark.parametrize("inline", ["full", "preview"])
+async def test_the_inline_image_is_made_from_the_very_bytes_saved_without_reading_the_file_back(tmp_path, inline):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
+    sink, saved = container.sink(), []
+    real_save = sink.save
+
+    def save_then_swap(data, **where):
+        stored = real_save(data, **where)
+        saved.append(data)
+        Path(stored.path).write_bytes(encoded_image(64, 64, "jpeg"))  # another image where ours was written
+        return stored
+
+    def no_read_back(image):
+        raise AssertionError("the file was read back")
+
+    sink.save, sink.read_back = save_then_swap, no_read_back
+    async with Client(build_server(container), mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "x", "output_format": "jpeg", "inline": inline})
+    assert not result.is_error, result.content[0].text
+    shown = base64.b64decode(next(b for b in result.content if b.type == "image").data)
+    if inline == "full":
+        assert shown == saved[0]
+    else:  # a preview of our image (its size), not of the 64x64 one swapped in after the save
+        info = result.structured_content["images"][0]
+        assert info["inline"]["shown"] == "preview" and info["inline"]["width"] == info["width"] > 64
