@@ -55,6 +55,7 @@ class FilesystemImageSink(ImageSink):
         default_dir: Path | None = None,
         rescue_dir: Path | None = None,
         clock=time.localtime,
+        confined: bool = False,
     ) -> None:
         # A relative GPT_IMAGE_2_OUTPUT_DIR was typed in a shell, so it means the working directory at start-up;
         # resolve it now, once, so a later change of directory cannot move the images.
@@ -63,6 +64,8 @@ class FilesystemImageSink(ImageSink):
         self._default = default_dir
         self._rescue = rescue_dir or Path(tempfile.gettempdir()) / f"{APP_NAME}-rescued"
         self._clock = clock
+        # Served over HTTP, the callers are remote: the configured folder is the only place they may write to.
+        self._confined = confined
 
     @property
     def default_folder(self) -> Path:
@@ -82,6 +85,11 @@ class FilesystemImageSink(ImageSink):
         # The default folder is the server's own (or the user's configured one), so it and the folders below it
         # need no root: that is what makes a relative output_dir usable when the client shares roots.
         inside_default = is_within(Path(os.path.realpath(folder)), default)
+        if self._confined and not inside_default:
+            raise OutputLocationError(
+                f"output_dir {output_dir} is outside this server's output folder {default}: images can only be "
+                "saved inside it. Give a folder relative to it (e.g. 'drafts'), or leave output_dir out."
+            )
         if output_dir and roots and not inside_default and not within_roots(folder, roots):
             raise OutputLocationError(
                 f"output_dir {folder} is outside the folders this client shared with the server "

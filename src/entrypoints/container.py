@@ -63,6 +63,7 @@ class Container(containers.DeclarativeContainer):
         FilesystemImageSink,
         configured_dir=settings.provided.output_dir,
         allow_unsafe=settings.provided.allow_unsafe_output_dir,
+        confined=providers.Callable(lambda s: s.transport == "http", settings),
     )
     url_fetcher = providers.Singleton(
         HttpxUrlFetcher,

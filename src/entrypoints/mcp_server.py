@@ -13,6 +13,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.request_state import RequestStateSecurity
 from mcp.server.stdio import stdio_server
 from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
@@ -114,7 +115,8 @@ def build_server(container: Container) -> MCPServer:
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    runner = ToolRunner(settings, presenter, use_cases)
+    server_roots = (str(sink.default_folder),) if settings.transport == "http" else None
+    runner = ToolRunner(settings, presenter, use_cases, server_roots)
     server = ImageMCPServer(
         images,
         extensions=[ImageTasks(use_cases, runner)],
@@ -125,6 +127,8 @@ def build_server(container: Container) -> MCPServer:
         icons=server_icons(),
         instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
+        # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
+        request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))

@@ -77,10 +77,12 @@ def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
 class ToolRunner:
     """Runs one paid tool call as a job and turns what became of it into a CallToolResult."""
 
-    def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases) -> None:
+    def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases,
+                 server_roots: tuple[str, ...] | None = None) -> None:
         self._settings = settings
         self._presenter = presenter
         self._use_cases = use_cases
+        self._server_roots = server_roots
 
     def error(self, error: ImageServerError | str) -> ToolError:
         """An error as a tool error the caller reads; never with a secret in it."""
@@ -128,7 +130,11 @@ class ToolRunner:
         return result
 
     async def roots(self, ctx: Context) -> tuple[str, ...] | None:
-        """The client's roots, when it offers them on the handshake era and enforcement is on."""
+        """The client's roots, when it offers them on the handshake era and enforcement is on. Served over HTTP,
+        the server's own roots instead, always: a remote client's roots name folders on another machine, and
+        a stateless server could not ask for them anyway, so local reads stay confined (fail closed)."""
+        if self._server_roots is not None:
+            return self._server_roots
         if not self._settings.enforce_roots:
             return None
         capabilities = ctx.client_capabilities
