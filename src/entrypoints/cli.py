@@ -122,9 +122,31 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--stateless", action="store_true",
                    help="HTTP: no sessions kept between requests, for replicas without sticky sessions "
                         "(GPT_IMAGE_2_HTTP_STATELESS=1)")
+    t = sub.add_parser("token", help="bearer tokens for GPT_IMAGE_2_AUTH_TOKENS_FILE")
+    t_sub = t.add_subparsers(dest="token_command", required=True)
+    new = t_sub.add_parser("new", help="print a fresh token (once) and the tokens-file line that grants it")
+    new.add_argument("subject", help="who the token is for (no spaces), e.g. alice@example.com")
     cli_images.add_commands(sub)
     add_state_commands(sub)
     return p
+
+
+def new_token(subject: str) -> int:
+    """The token on stdout's first line, the tokens-file line on the second; the explanation on stderr."""
+    from gpt_image_2_mcp.adapters.tokens_file_verifier import TokensFileError
+    from gpt_image_2_mcp.adapters.tokens_file_verifier import new_token as make
+
+    try:
+        token, line = make(subject)
+    except TokensFileError as e:
+        print(f"gpt-image-2-mcp: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"A new token for {subject}, shown this once (only its digest is kept): give it to {subject}, who "
+          "sends it as `Authorization: Bearer <token>`. Then add the second line to GPT_IMAGE_2_AUTH_TOKENS_FILE "
+          "(the server reads the file again when it changes).", file=sys.stderr)
+    print(token)
+    print(line)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(list_sessions, build_container(), args.json)
         if args.command == "images":
             return anyio.run(list_images, build_container(), args.limit, args.json)
+        if args.command == "token":
+            return new_token(args.subject)
         if args.command == "spend":
             return anyio.run(list_spend, build_container(), args.days, args.json)
         return serve(args)

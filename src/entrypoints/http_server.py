@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from gpt_image_2_mcp.adapters.redaction import scrub
 
+from .auth import check_binding
 from .container import Container
 from .settings import ConfigurationError, Settings
 from .state_location import without_credentials
@@ -36,6 +37,7 @@ def check_http_settings(settings: Settings) -> None:
                      "(shared by the replicas); set it to an absolute path.")
     if lines:
         raise ConfigurationError(lines)
+    check_binding(settings)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -104,6 +106,9 @@ def serve_http(server: MCPServer, container: Container) -> int:
     app = build_http_app(server, container)
     log.info("Serving MCP over streamable HTTP at http://%s:%d%s%s", _url_host(settings.http_host),
              settings.http_port, MCP_PATH, " (stateless)" if settings.http_stateless else "")
+    if not settings.http_loopback and not (settings.public_url or settings.allowed_hosts):
+        log.warning("Listening on %s, but only loopback Host headers are accepted (421 otherwise): set "
+                    "GPT_IMAGE_2_PUBLIC_URL or GPT_IMAGE_2_ALLOWED_HOSTS to the name clients use.", settings.http_host)
     uvicorn.Server(uvicorn_config(app, settings)).run()
     return 0
 

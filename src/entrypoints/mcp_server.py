@@ -21,13 +21,14 @@ from pydantic import ValidationError
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
+from .auth import ScopesMiddleware, auth_setup
 from .container import Container
 from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
-from .owners import owner_of
+from .owners import owner_of, require_authentication
 from .presentation import Presenter
 from .prompts import register_prompts
 from .session_tools import SessionTools
@@ -115,10 +116,13 @@ def build_server(container: Container) -> MCPServer:
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    server_roots = (str(sink.default_folder),) if settings.transport == "http" else None
-    runner = ToolRunner(settings, presenter, use_cases, server_roots)
+    runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if settings.transport == "http" else None)
+    auth = auth_setup(settings) if settings.transport == "http" else None
+    require_authentication(auth is not None)
     server = ImageMCPServer(
         images,
+        auth=auth.settings if auth else None,
+        token_verifier=auth.verifier if auth else None,
         extensions=[ImageTasks(use_cases, runner)],
         lifespan=lifespan,
         name="gpt-image-2-mcp",
@@ -130,6 +134,8 @@ def build_server(container: Container) -> MCPServer:
         # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
         request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )
+    if auth is not None:  # first: a task-augmented call is checked like any other
+        server.middleware.append(ScopesMiddleware())
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
     register_prompts(server)

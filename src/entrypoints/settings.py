@@ -74,6 +74,32 @@ class Settings(BaseSettings):
     request_state_keys: SecretStr | None = Field(None, validation_alias=_env("GPT_IMAGE_2_REQUEST_STATE_KEYS"))
     """Comma-separated secrets shared by every replica (the first seals, all unseal)."""
 
+    auth_jwks_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_JWKS_URL"))
+    auth_issuer: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_ISSUER"))
+    auth_audience: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_AUDIENCE"))
+    """What the tokens' `aud` must hold; default: GPT_IMAGE_2_PUBLIC_URL (RFC 8707)."""
+    auth_tokens_file: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_TOKENS_FILE"))
+
+    @field_validator("auth_jwks_url", "auth_issuer", "auth_audience", "auth_tokens_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("an https:// URL of the identity provider's JSON Web Key Set")
+        return value
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.auth_jwks_url or self.auth_tokens_file)
+
+    @property
+    def audience(self) -> str | None:
+        return self.auth_audience or self.public_url
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str | None) -> str | None:

@@ -96,3 +96,29 @@ def test_a_bad_port_is_one_line_naming_the_variable(script, tmp_path):
     assert done.returncode == 2
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "GPT_IMAGE_2_HTTP_PORT='99999'" in lines[0] and "at most 65535" in lines[0]
+
+
+async def test_with_a_tokens_file_only_listed_tokens_get_in(script, tmp_path):
+    from gpt_image_2_mcp.adapters.tokens_file_verifier import new_token
+    from tests.http_harness import client_with_token
+
+    token, line = new_token("dana")
+    (tmp_path / "tokens").write_text(f"# team\n{line}\n")
+    server = HttpServerProcess(script, tmp_path, GPT_IMAGE_2_AUTH_TOKENS_FILE=str(tmp_path / "tokens")).start()
+    try:
+        anonymous = await http(f"{server.base}/mcp", "POST", INITIALIZE)
+        wrong = await http(f"{server.base}/mcp", "POST", INITIALIZE, {"Authorization": "Bearer gi2_guess"})
+        async with client_with_token(f"{server.base}/mcp", token) as client:
+            result = await client.call_tool("generate_image", {"prompt": "a kite", "inline": "none"})
+    finally:
+        _, _, err = server.stop()
+    assert anonymous.status == 401 and wrong.status == 401
+    assert "Bearer" in anonymous.headers["www-authenticate"]
+    assert not result.is_error and "/out/u-" in result.structured_content["images"][0]["file_path"]
+    assert token.encode() not in err  # never logged
+
+
+def test_token_new_from_the_installed_script(script):
+    done = subprocess.run([script, "token", "new", "erin"], capture_output=True, timeout=STARTUP_S)
+    token, line = done.stdout.decode().splitlines()
+    assert done.returncode == 0 and line.startswith("erin sha256:") and token.startswith("gi2_")

@@ -176,6 +176,6 @@ def test_a_confined_sink_writes_only_under_its_configured_folder(tmp_path):
     assert sink.prepare("drafts") == str(tmp_path / "out" / "drafts")
     assert sink.prepare(str(tmp_path / "out" / "abs")) == str(tmp_path / "out" / "abs")
     for escaping in (str(tmp_path / "elsewhere"), "../elsewhere", "link/elsewhere", "~"):
-        with pytest.raises(OutputLocationError, match="outside this server's output folder"):
+        with pytest.raises(OutputLocationError, match="outside the folder this server keeps your images in"):
             sink.prepare(escaping)
     assert not (tmp_path / "elsewhere").exists()

@@ -106,8 +106,8 @@ async def test_output_dir_is_confined_to_the_output_folder(tmp_path, sock, state
         refused = await client.call_tool("generate_image", {"prompt": "x", "output_dir": str(outside)})
         escaping = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "../elsewhere"})
         relative = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "drafts", "inline": "none"})
-    assert refused.is_error and "outside this server's output folder" in refused.content[0].text
-    assert escaping.is_error and "outside this server's output folder" in escaping.content[0].text
+    assert refused.is_error and "outside the folder this server keeps your images in" in refused.content[0].text
+    assert escaping.is_error and "outside the folder this server keeps your images in" in escaping.content[0].text
     assert not outside.exists()
     assert not relative.is_error
     assert Path(relative.structured_content["images"][0]["file_path"]).parent == tmp_path / "out" / "drafts"
@@ -122,5 +122,5 @@ async def test_stateless_mode_refuses_to_read_local_files_outside_the_output_fol
     async with serve_http(container, sock) as served, Client(served.mcp_url, mode="legacy") as client:
         refused = await client.call_tool("edit_image", {"prompt": "x", "images": [str(private)]})
         allowed = await client.call_tool("edit_image", {"prompt": "x", "images": [str(shared)], "inline": "none"})
-    assert refused.is_error and "outside the folders" in refused.content[0].text
+    assert refused.is_error and "outside your folder on this server" in refused.content[0].text
     assert not allowed.is_error, allowed.content
