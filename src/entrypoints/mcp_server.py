@@ -28,6 +28,7 @@ from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
+from .metrics import Metrics, MetricsMiddleware
 from .owners import owner_of, require_authentication
 from .presentation import Presenter
 from .prompts import register_prompts
@@ -51,6 +52,7 @@ INSTRUCTIONS = f"""Generate and edit images with OpenAI gpt-image-2.
 
 JOB_SWEEP_S = 60.0
 PAID_TOOLS = frozenset({"generate_image", "edit_image", "start_edit_session", "continue_edit_session"})
+TOOL_NAMES = PAID_TOOLS | {"end_edit_session", "list_edit_sessions", "get_image_job"}
 _PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _LOCAL_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                open_world_hint=False)
@@ -64,6 +66,8 @@ class ImageMCPServer(MCPServer):
     def __init__(self, images: ImageResources, **settings: Any) -> None:
         super().__init__(**settings)
         self._images = images
+        self.metrics: Metrics | None = None
+        """Served at /metrics over HTTP."""
 
     async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
         if is_image_uri(str(uri)):
@@ -117,7 +121,12 @@ def build_server(container: Container) -> MCPServer:
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
     runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if settings.transport == "http" else None)
-    auth = auth_setup(settings) if settings.transport == "http" else None
+    http = settings.transport == "http"
+    auth = auth_setup(settings) if http else None
+    metrics = Metrics(TOOL_NAMES) if http else None
+    if metrics is not None:  # before anything resolves the job runner
+        container.job_runner.add_kwargs(on_finished=metrics.job_finished)
+        metrics.count_jobs_in_flight(use_cases.running_jobs)
     require_authentication(auth is not None)
     server = ImageMCPServer(
         images,
@@ -134,7 +143,10 @@ def build_server(container: Container) -> MCPServer:
         # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
         request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )
-    if auth is not None:  # first: a task-augmented call is checked like any other
+    server.metrics = metrics
+    if metrics is not None:  # outermost: a refused call is counted and timed too
+        server.middleware.append(MetricsMiddleware(metrics))
+    if auth is not None:  # before tasks: a task-augmented call is checked like any other
         server.middleware.append(ScopesMiddleware())
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))

@@ -62,10 +62,11 @@ async def test_a_bad_token_is_401(tmp_path, sock, idp, case):
     assert refused.status == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
 
 
-async def test_a_good_token_generates_into_the_callers_own_folder(tmp_path, sock, idp):
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_good_token_generates_into_the_callers_own_folder(tmp_path, sock, idp, mode):
     token = idp.token("alice", audience=public_url(sock))
     async with serve_http(authed_container(tmp_path, sock, idp), sock) as served:
-        async with client_with_token(served.mcp_url, token) as client:
+        async with client_with_token(served.mcp_url, token, mode=mode) as client:
             result = await client.call_tool("generate_image", {"prompt": "a fox", "inline": "none"})
             listed = await client.list_resources()
     assert not result.is_error, result.content
