@@ -43,12 +43,19 @@ INSTRUCTIONS = f"""Generate and edit images with OpenAI gpt-image-2.
 - generate_image: text to image. edit_image: edit or compose 1..16 reference images (optional mask).
 - For several rounds of changes on one picture, use start_edit_session, then continue_edit_session
   (from_turn branches from an earlier turn); end_edit_session when done; list_edit_sessions to find one.
-- Every image is saved to disk in full resolution; results show a downscaled preview inline plus the absolute
-  path, a file:// link and dimensions. Quote the path to the user. Images go to the output_dir argument if
-  given, else to {{default_folder}}.
+{{where_images_go}}
 - {SIZE_RULES}.
 - Cost grows with quality and size; high quality 4K images can take minutes. Prefer quality 'low' for drafts.
 - If a result says PLACEHOLDER, the server runs its offline fake backend: tell the user to set OPENAI_API_KEY."""
+
+LOCAL_IMAGES = """\
+- Every image is saved to disk in full resolution; results show a downscaled preview inline plus the absolute
+  path, a file:// link and dimensions. Quote the path to the user. Images go to the output_dir argument if
+  given, else to {default_folder}."""
+REMOTE_IMAGES = """\
+- Every image is saved in full resolution on the server, which the user's machine cannot read: results show
+  a downscaled preview inline plus an image:// resource link; read the full image with resources/read.
+  output_dir, if given, is a folder relative to the user's own folder on the server."""
 
 JOB_SWEEP_S = 60.0
 PAID_TOOLS = frozenset({"generate_image", "edit_image", "start_edit_session", "continue_edit_session"})
@@ -138,7 +145,8 @@ def build_server(container: Container) -> MCPServer:
         title="gpt-image-2 images",
         version=__version__,
         icons=server_icons(),
-        instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
+        instructions=INSTRUCTIONS.replace("{where_images_go}", REMOTE_IMAGES if http else LOCAL_IMAGES).replace(
+            "{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
         # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
         request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,

@@ -116,3 +116,36 @@ async def _in_thread(fn, *args):
     import anyio
 
     return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+async def test_budgets_are_per_user(tmp_path, sock):
+    """The fake backend spends nothing, so this one runs the OpenAI adapter against the fake OpenAI server."""
+    from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+    alice_token, alice_line = new_token("alice")
+    bob_token, bob_line = new_token("bob")
+    (tmp_path / "tokens").write_text(f"{alice_line}\n{bob_line}\n")
+    with FakeOpenAIServer() as fake:
+        first, second, bobs = await _spend_as_two_users(fake, tmp_path, sock, alice_token, bob_token)
+    assert not first["result"].get("isError")
+    assert "budget" in refused(second)
+    assert not bobs["result"].get("isError"), bobs  # alice's spending is not bob's
+
+
+async def _spend_as_two_users(fake, tmp_path, sock, alice_token, bob_token):
+    container = make_container(backend="openai", api_key="sk-test-budget-0123456789", base_url=fake.base_url,
+                               output_dir=str(tmp_path / "out"), state_url="memory://", transport="http",
+                               http_port=sock.getsockname()[1], auth_tokens_file=str(tmp_path / "tokens"),
+                               budget_usd_per_day=0.01)
+    cheap = {"prompt": "x", "quality": "low", "size": "1024x1024", "inline": "none"}  # ~$0.006 each
+
+    def spend(session: RawMcpSession, prompt: str) -> dict:
+        return session.post("tools/call", {"name": "generate_image", "arguments": {**cheap, "prompt": prompt}})
+
+    async with serve_http(container, sock) as served:
+        alice = await _opened(served.mcp_url, alice_token)
+        bob = await _opened(served.mcp_url, bob_token)
+        first = await _in_thread(spend, alice, "one")
+        second = await _in_thread(spend, alice, "two")
+        bobs = await _in_thread(spend, bob, "three")
+    return first, second, bobs

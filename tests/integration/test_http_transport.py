@@ -33,7 +33,9 @@ async def test_both_protocol_eras_list_the_tools_and_generate_over_http(tmp_path
     async with serve_http(http_container(tmp_path, sock), sock) as served, Client(served.mcp_url, mode=mode) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         result = await client.call_tool("generate_image", {"prompt": "a paper crane", "inline": "none"})
+        instructions = client.instructions
     assert tools == TOOLS
+    assert "resources/read" in instructions and str(tmp_path) not in instructions  # remote: no server paths
     assert not result.is_error, result.content
     saved = Path(result.structured_content["images"][0]["file_path"])
     assert saved.parent == tmp_path / "out" and saved.is_file()
