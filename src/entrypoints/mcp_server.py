@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,6 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
-from mcp.server.stdio import stdio_server
 from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
 
@@ -75,6 +75,12 @@ class ImageMCPServer(MCPServer):
         self._images = images
         self.metrics: Metrics | None = None
         """Served at /metrics over HTTP."""
+        # The handshake era hears of new images only if the server says up front that it will tell; every
+        # transport (stdio, both HTTP modes) asks the low-level server for these defaults.
+        lowlevel = self._lowlevel_server
+        defaults = lowlevel.create_initialization_options
+        lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+            _with_resources_changed, defaults)
 
     async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
         if is_image_uri(str(uri)):
@@ -89,12 +95,6 @@ class ImageMCPServer(MCPServer):
     ) -> ListResourcesResult:
         return await self._images.page(owner_of(None), params.cursor if params else None)
 
-    async def run_stdio_async(self) -> None:
-        # The handshake era hears of new images only if the server says up front that it will tell.
-        async with stdio_server() as (read_stream, write_stream):
-            options = self._lowlevel_server.create_initialization_options(NotificationOptions(resources_changed=True))
-            await self._lowlevel_server.run(read_stream, write_stream, options)
-
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> Any:
@@ -104,6 +104,11 @@ class ImageMCPServer(MCPServer):
             if isinstance(e.__cause__, ValidationError):
                 raise ToolError(explain_arguments(name, e.__cause__)) from None
             raise
+
+
+def _with_resources_changed(defaults: Callable[..., Any], notification_options: NotificationOptions | None = None,
+                            *args: Any, **kwargs: Any) -> Any:
+    return defaults(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
 
 
 def build_server(container: Container) -> MCPServer:

@@ -3,6 +3,7 @@ SDK's streamable HTTP client and by raw HTTP requests."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,8 @@ async def test_a_foreign_host_header_is_misdirected_and_a_foreign_origin_forbidd
     assert rebinding.status == 421
     assert cross_site.status == 403
     assert same_site.status == 200
+    [initialized] = [json.loads(line[5:]) for line in same_site.body.decode().splitlines() if line.startswith("data:")]
+    assert initialized["result"]["capabilities"]["resources"]["listChanged"] is True  # new images are announced
 
 
 async def test_configured_hosts_and_origins_replace_the_loopback_defaults(tmp_path, sock):
