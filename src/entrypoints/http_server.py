@@ -17,7 +17,6 @@ from gpt_image_2_mcp.adapters.redaction import scrub
 
 from .auth import check_binding
 from .container import Container
-from .metrics import add_metrics_route
 from .settings import ConfigurationError, Settings
 from .state_location import without_credentials
 from .use_cases import resolve
@@ -81,8 +80,6 @@ def build_http_app(server: MCPServer, container: Container) -> Starlette:
     the state store) once for the life of the process and closes them on shutdown."""
     settings = container.settings()
     add_health_route(server, container)
-    if (metrics := getattr(server, "metrics", None)) is not None:
-        add_metrics_route(server, metrics)
     return server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # never True: a JSON response drops every progress notification

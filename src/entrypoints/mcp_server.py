@@ -21,14 +21,13 @@ from pydantic import ValidationError
 from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
-from .auth import ScopesMiddleware, auth_setup
 from .container import Container
+from .http_extras import http_extras, install_http_extras
 from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
-from .metrics import Metrics, MetricsMiddleware
 from .owners import owner_of, require_authentication
 from .presentation import Presenter
 from .prompts import register_prompts
@@ -73,8 +72,6 @@ class ImageMCPServer(MCPServer):
     def __init__(self, images: ImageResources, **settings: Any) -> None:
         super().__init__(**settings)
         self._images = images
-        self.metrics: Metrics | None = None
-        """Served at /metrics over HTTP."""
         # The handshake era hears of new images only if the server says up front that it will tell; every
         # transport (stdio, both HTTP modes) asks the low-level server for these defaults.
         lowlevel = self._lowlevel_server
@@ -132,14 +129,12 @@ def build_server(container: Container) -> MCPServer:
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if settings.transport == "http" else None)
     http = settings.transport == "http"
-    auth = auth_setup(settings) if http else None
-    metrics = Metrics(TOOL_NAMES) if http else None
-    if metrics is not None:  # before anything resolves the job runner
-        container.job_runner.add_kwargs(on_finished=metrics.job_finished)
-        metrics.count_jobs_in_flight(use_cases.running_jobs)
+    extras = http_extras(container, use_cases, TOOL_NAMES) if http else None
+    auth = extras.auth if extras else None
     require_authentication(auth is not None)
+    runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if http else None,
+                        extras.links if extras else None)
     server = ImageMCPServer(
         images,
         auth=auth.settings if auth else None,
@@ -156,11 +151,8 @@ def build_server(container: Container) -> MCPServer:
         # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
         request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )
-    server.metrics = metrics
-    if metrics is not None:  # outermost: a refused call is counted and timed too
-        server.middleware.append(MetricsMiddleware(metrics))
-    if auth is not None:  # before tasks: a task-augmented call is checked like any other
-        server.middleware.append(ScopesMiddleware())
+    if extras is not None:  # metrics and scopes before tasks: a task-augmented call is counted and checked too
+        install_http_extras(server, extras, use_cases)
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
     register_prompts(server)

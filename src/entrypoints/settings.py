@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .state_location import StateLocation
 from .validation_messages import explain_settings
 
-SECRET_VARIABLES = frozenset({"OPENAI_API_KEY", "GPT_IMAGE_2_REQUEST_STATE_KEYS"})
+SECRET_VARIABLES = frozenset({"OPENAI_API_KEY", "GPT_IMAGE_2_REQUEST_STATE_KEYS", "GPT_IMAGE_2_URL_SIGNING_KEY"})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIN_STATE_KEY_BYTES = 32  # the SDK's AES-GCM request-state codec refuses shorter keys
 
@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     auth_audience: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_AUDIENCE"))
     """What the tokens' `aud` must hold; default: GPT_IMAGE_2_PUBLIC_URL (RFC 8707)."""
     auth_tokens_file: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_TOKENS_FILE"))
+
+    url_signing_key: SecretStr | None = Field(None, validation_alias=_env("GPT_IMAGE_2_URL_SIGNING_KEY"))
+    """HTTP: signs expiring download links (GET /images/{id}) in results; unset: no links."""
+    url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600, validation_alias=_env("GPT_IMAGE_2_URL_TTL_S"))
+
+    @field_validator("url_signing_key", mode="before")
+    @classmethod
+    def _signing_key_is_long_enough(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if len(text.strip().encode()) < MIN_STATE_KEY_BYTES:
+            raise ValueError(f"a secret of at least {MIN_STATE_KEY_BYTES} bytes")
+        return value
 
     @field_validator("auth_jwks_url", "auth_issuer", "auth_audience", "auth_tokens_file", mode="before")
     @classmethod
@@ -180,7 +194,8 @@ class Settings(BaseSettings):
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return ((self.api_key.get_secret_value(),) if self.api_key else ()) + tuple(self.state_keys)
+        signing = (self.url_signing_key.get_secret_value(),) if self.url_signing_key else ()
+        return ((self.api_key.get_secret_value(),) if self.api_key else ()) + tuple(self.state_keys) + signing
 
 
 def _comma_list(text: str) -> list[str]:

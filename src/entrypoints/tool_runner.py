@@ -28,6 +28,7 @@ from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
 from gpt_image_2_mcp.domain.spend import CostConfirmer
 
+from .download_links import DownloadLinks
 from .image_resources import announce_new_images
 from .owners import owner_folder, owner_of
 from .presentation import Presenter
@@ -80,12 +81,13 @@ class ToolRunner:
     """Runs one paid tool call as a job and turns what became of it into a CallToolResult."""
 
     def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases,
-                 output_root: Path | None = None) -> None:
+                 output_root: Path | None = None, links: DownloadLinks | None = None) -> None:
         self._settings = settings
         self._presenter = presenter
         self._use_cases = use_cases
         self._output_root = output_root
         """Served over HTTP: the output folder, under which each authenticated caller has a folder of their own."""
+        self._links = links
 
     def error(self, error: ImageServerError | str) -> ToolError:
         """An error as a tool error the caller reads; never with a secret in it."""
@@ -167,6 +169,9 @@ class ToolRunner:
             notes = [f"No inline preview ({type(e).__name__}); the files on disk are complete."]
         infos = [self._presenter.image_info(image, preview)
                  for image, preview in zip(outcome.images, previews, strict=True)]
+        if self._links is not None:  # a remote caller cannot open file_path: give them a link that works
+            for info in infos:
+                info.download_url = self._links.url(info.image_id, outcome.owner) if info.image_id else None
         secrets = self._settings.secrets
         # Everything outward passes the scrubber, values the API echoed back included.
         text = scrub(self._presenter.text(outcome, infos, notes), secrets)

@@ -48,3 +48,13 @@ def test_bad_http_values_are_one_line_each(monkeypatch, name, value, says):
         load_settings()
     [line] = raised.value.lines
     assert line.startswith(f"{name}=") and says in line
+
+
+def test_the_url_signing_key_is_a_long_secret_kept_out_of_messages(monkeypatch):
+    monkeypatch.setenv("GPT_IMAGE_2_URL_SIGNING_KEY", "short-signing-secret")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    [line] = raised.value.lines
+    assert line.startswith("GPT_IMAGE_2_URL_SIGNING_KEY=(hidden)") and "short-signing-secret" not in line
+    monkeypatch.setenv("GPT_IMAGE_2_URL_SIGNING_KEY", "x" * 32)
+    assert "x" * 32 in load_settings().secrets
