@@ -30,14 +30,14 @@ def refused(answer: dict) -> str:
     return result["content"][0]["text"]
 
 
-@pytest.fixture
-def two_users(tmp_path, sock):
+@pytest.fixture(params=[False, True], ids=["sessions", "stateless"])
+def two_users(tmp_path, sock, request):
     alice, alice_line = new_token("alice")
     bob, bob_line = new_token("bob")
     (tmp_path / "tokens").write_text(f"{alice_line}\n{bob_line}\n")
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://",
                                transport="http", http_port=sock.getsockname()[1],
-                               auth_tokens_file=str(tmp_path / "tokens"))
+                               auth_tokens_file=str(tmp_path / "tokens"), http_stateless=request.param)
     return container, alice, bob
 
 
