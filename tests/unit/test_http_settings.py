@@ -58,3 +58,13 @@ def test_the_url_signing_key_is_a_long_secret_kept_out_of_messages(monkeypatch):
     assert line.startswith("GPT_IMAGE_2_URL_SIGNING_KEY=(hidden)") and "short-signing-secret" not in line
     monkeypatch.setenv("GPT_IMAGE_2_URL_SIGNING_KEY", "x" * 32)
     assert "x" * 32 in load_settings().secrets
+
+
+def test_dns_rebinding_protection_stays_on_for_every_bind_address():
+    """The SDK would switch it off for a non-loopback host left without settings: ours are always explicit."""
+    from gpt_image_2_mcp.entrypoints.http_server import transport_security
+
+    for host in ("127.0.0.1", "0.0.0.0", "::", "images.internal"):
+        security = transport_security(load_settings(http_host=host, public_url="https://images.example.com/mcp"))
+        assert security.enable_dns_rebinding_protection is True
+        assert "images.example.com" in security.allowed_hosts and "evil.example" not in security.allowed_hosts
