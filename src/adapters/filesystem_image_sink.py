@@ -55,6 +55,7 @@ class FilesystemImageSink(ImageSink):
         default_dir: Path | None = None,
         rescue_dir: Path | None = None,
         clock=time.localtime,
+        confined: bool = False,
     ) -> None:
         # A relative GPT_IMAGE_2_OUTPUT_DIR was typed in a shell, so it means the working directory at start-up;
         # resolve it now, once, so a later change of directory cannot move the images.
@@ -63,6 +64,8 @@ class FilesystemImageSink(ImageSink):
         self._default = default_dir
         self._rescue = rescue_dir or Path(tempfile.gettempdir()) / f"{APP_NAME}-rescued"
         self._clock = clock
+        # Served over HTTP, the callers are remote: the configured folder is the only place they may write to.
+        self._confined = confined
 
     @property
     def default_folder(self) -> Path:
@@ -71,9 +74,12 @@ class FilesystemImageSink(ImageSink):
 
     def prepare(self, output_dir: str | None, roots: Sequence[str] | None = None) -> str:
         default = self.default_folder
+        # Confined (served over HTTP), the first root is the caller's own folder: it is the default, and what a
+        # relative output_dir is taken from.
+        home = Path(roots[0]) if self._confined and roots else default
         # A relative output_dir is taken from the default folder, never from the working directory: desktop
         # clients start servers in '/', where "images" would have meant /images.
-        folder = path_from_user(output_dir, base=default) if output_dir else default
+        folder = path_from_user(output_dir, base=home) if output_dir else home
         if not self._allow_unsafe and (reason := write_refusal(folder)):
             raise OutputLocationError(
                 f"Refusing to write images into {folder}: it is {reason}. Choose another output_dir, or "
@@ -82,7 +88,9 @@ class FilesystemImageSink(ImageSink):
         # The default folder is the server's own (or the user's configured one), so it and the folders below it
         # need no root: that is what makes a relative output_dir usable when the client shares roots.
         inside_default = is_within(Path(os.path.realpath(folder)), default)
-        if output_dir and roots and not inside_default and not within_roots(folder, roots):
+        if self._confined:
+            self._check_confined(folder, output_dir, roots or (str(default),))  # before any folder is made
+        elif output_dir and roots and not inside_default and not within_roots(folder, roots):
             raise OutputLocationError(
                 f"output_dir {folder} is outside the folders this client shared with the server "
                 f"(roots: {', '.join(roots)}). Pick a folder inside one of them, leave output_dir out "
@@ -99,6 +107,17 @@ class FilesystemImageSink(ImageSink):
                 f"The output folder {folder} is not a writable folder. Choose a writable output_dir."
             )
         return str(folder.resolve())
+
+    @staticmethod
+    def _check_confined(folder: Path, output_dir: str | None, roots: Sequence[str]) -> None:
+        # Confined, the roots are the server's own (the caller's folder under the output folder), and they bind
+        # the default folder too: nothing is written outside them, whatever was asked, links followed.
+        if not within_roots(folder, roots):
+            raise OutputLocationError(
+                f"output_dir {output_dir} is outside the folder this server keeps your images in ({roots[0]}): "
+                "images can only be saved inside it. Give a folder relative to it (e.g. 'drafts'), or leave "
+                "output_dir out."
+            )
 
     def save(self, data: bytes, *, folder: str, extension: str, prefix: str | None, label: str | None) -> StoredFile:
         name = self._filename(extension, prefix, label)

@@ -29,9 +29,12 @@ def _describe(reference: str) -> str:
 class LocalAndHttpImageSource(ImageSource):
     """Every input is decoded with Pillow before it may be uploaded; local reads honour the client's roots."""
 
-    def __init__(self, codec: ImageCodec, fetcher: UrlFetcher) -> None:
+    def __init__(self, codec: ImageCodec, fetcher: UrlFetcher, confined: bool = False) -> None:
         self._codec = codec
         self._fetcher = fetcher
+        # Served over HTTP, the roots are the server's own (the caller's folder): relative paths are taken
+        # from it, and the way out is not a setting the remote caller could change.
+        self._confined = confined
 
     async def load(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> InputImage:
         reference = reference.strip()
@@ -47,7 +50,7 @@ class LocalAndHttpImageSource(ImageSource):
                 "data:image/...;base64 URL."
             )
         else:
-            data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
+            data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots, self._confined)
         return await anyio.to_thread.run_sync(self._codec.decode_input, data, name)
 
     async def digest(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> str:
@@ -55,16 +58,21 @@ class LocalAndHttpImageSource(ImageSource):
         if reference.lower().startswith(("data:", "http://", "https://")):
             return hashlib.sha256(reference.encode()).hexdigest()  # a URL is not fetched just to be compared
         name = f"{role} ({_describe(reference)})"
-        data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
+        data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots, self._confined)
         return hashlib.sha256(data).hexdigest()
 
     @staticmethod
-    def _from_disk(reference: str, name: str, roots: Sequence[str] | None) -> bytes:
-        path = path_from_user(reference)
+    def _from_disk(reference: str, name: str, roots: Sequence[str] | None, confined: bool = False) -> bytes:
+        path = path_from_user(reference, base=Path(roots[0]) if confined and roots else None)
         resolved = Path(os.path.realpath(path))
         if read_refusal(path):
             raise InputImageError(f"{name}: reading from {resolved.parent} is not allowed. Use an image file "
                                   "from your project or pictures folder.")
+        if confined and roots and not within_roots(resolved, roots):
+            raise InputImageError(
+                f"{name} is outside your folder on this server ({roots[0]}). Use an image made here (its "
+                "file_path), an http(s):// URL or a data:image/...;base64 URL."
+            )
         if roots and not within_roots(resolved, roots):
             raise InputImageError(
                 f"{name} is outside the folders this client shared with the server (roots: "

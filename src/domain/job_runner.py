@@ -52,13 +52,21 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         heartbeat_s: float = 5.0,
         instance: str | None = None,
+        on_finished: Callable[[Job], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_finished = on_finished
+        """Told of every job that ends in this process (for metrics); must not raise, must not block."""
         self._clock = clock
         self._heartbeat_s = heartbeat_s
         self._instance = instance or this_process()
         self._running: dict[str, _Running] = {}
         self._submitting: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @property
+    def running_count(self) -> int:
+        """Jobs running in this process now."""
+        return len(self._running)
 
     async def submit(self, call: JobCall, work: Work) -> Submission:
         """The job for `call`: an existing one when it is the same call, otherwise a new one, started now."""
@@ -218,6 +226,11 @@ class JobRunner:
         job = running.job
         job.status, job.status_message, job.outcome, job.error, job.is_error = status, message, outcome, error, is_error
         job.updated_at = job.alive_at = self._clock()
+        if self._on_finished is not None:
+            try:
+                self._on_finished(dataclasses.replace(job))
+            except Exception:  # an observer's failure is not the job's
+                log.exception("job observer failed")
         # Shielded: a cancelled job must still be recorded as cancelled, a finished one as finished.
         await asyncio.shield(self._save_and_announce(running))
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .access import VerifiedToken
 from .catalogue import ImagePage, ImageRecord
 from .jobs import Job, JobPage
 from .sessions import EditSession, Turn
@@ -200,3 +201,12 @@ class SpendLedger(Protocol):
     @abstractmethod
     async def totals(self, owner: str, since: float) -> list[DayTotal]:
         """Per UTC day since `since`, oldest first: number of calls, estimated and actual cost."""
+
+
+class AccessTokenVerifier(Protocol):
+    """Checks a bearer token presented over HTTP: a JWT from the identity provider, or a tokens-file token."""
+
+    @abstractmethod
+    async def verify(self, token: str) -> VerifiedToken | None:
+        """What the token says about its holder, or None if it is not valid here (bad signature or digest,
+        expired, another issuer or audience, malformed). Never raises: a failure to check is a refusal."""

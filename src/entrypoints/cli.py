@@ -1,4 +1,5 @@
-"""`gpt-image-2-mcp`: serve MCP on stdio (no arguments), or `generate`, `edit`, `sessions`, `images` from a shell."""
+"""`gpt-image-2-mcp`: serve MCP on stdio (no arguments) or over HTTP (`serve --transport http`), or `generate`,
+`edit`, `sessions`, `images` from a shell."""
 
 from __future__ import annotations
 
@@ -58,10 +59,12 @@ def configure_logging(settings: Settings, quiet: bool = False) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_container(backend: str | None = None) -> Container:
-    """The container over settings from the environment. Raises ConfigurationError for bad values."""
+def build_container(backend: str | None = None, **overrides: object) -> Container:
+    """The container over settings from the environment (command-line flags, when given, win). Raises
+    ConfigurationError for bad values."""
+    given = {name: value for name, value in {"backend": backend, **overrides}.items() if value is not None}
     container = Container()
-    container.settings.override(load_settings(**({"backend": backend} if backend else {})))
+    container.settings.override(load_settings(**given))
     return container
 
 
@@ -80,17 +83,23 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
     log.info("Sessions and the image catalogue are kept in %s", settings.state)
 
 
-def serve(backend: str | None) -> NoReturn:
+def serve(args: argparse.Namespace) -> int:
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
     # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         from .mcp_server import build_server  # the MCP SDK is only imported when serving
 
-        container = build_container(backend)
+        container = build_container(getattr(args, "backend", None), **_serve_overrides(args))
         settings = container.settings()
+        if settings.transport == "http":
+            from .http_server import check_http_settings, serve_http
+
+            check_http_settings(settings)
         configure_logging(settings)
         announce(settings, container.sink().default_folder)
         server = build_server(container)
+        if settings.transport == "http":
+            return serve_http(server, container)
         if sys.stdin.isatty():
             log.warning(INTERACTIVE_HINT)
     server.run("stdio")
@@ -111,16 +120,49 @@ def leave_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {"transport": getattr(args, "transport", None), "http_host": getattr(args, "host", None),
+            "http_port": getattr(args, "port", None), "http_stateless": getattr(args, "stateless", None) or None}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gpt-image-2-mcp", description=(
         "MCP server for OpenAI gpt-image-2. With no command it serves MCP on stdio."))
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command")
-    s = sub.add_parser("serve", help="serve MCP on stdio (the default)")
+    s = sub.add_parser("serve", help="serve MCP on stdio (the default) or over streamable HTTP")
     s.add_argument("--backend", choices=("auto", "openai", "fake"), help="override GPT_IMAGE_2_BACKEND")
+    s.add_argument("--transport", choices=("stdio", "http"), help="override GPT_IMAGE_2_TRANSPORT (default stdio)")
+    s.add_argument("--host", help="HTTP: the address to listen on (GPT_IMAGE_2_HTTP_HOST, default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="HTTP: the port to listen on (GPT_IMAGE_2_HTTP_PORT, default 8765)")
+    s.add_argument("--stateless", action="store_true",
+                   help="HTTP: no sessions kept between requests, for replicas without sticky sessions "
+                        "(GPT_IMAGE_2_HTTP_STATELESS=1)")
+    t = sub.add_parser("token", help="bearer tokens for GPT_IMAGE_2_AUTH_TOKENS_FILE")
+    t_sub = t.add_subparsers(dest="token_command", required=True)
+    new = t_sub.add_parser("new", help="print a fresh token (once) and the tokens-file line that grants it")
+    new.add_argument("subject", help="who the token is for (no spaces), e.g. alice@example.com")
     cli_images.add_commands(sub)
     add_state_commands(sub)
     return p
+
+
+def new_token(subject: str) -> int:
+    """The token on stdout's first line, the tokens-file line on the second; the explanation on stderr."""
+    from gpt_image_2_mcp.adapters.tokens_file_verifier import TokensFileError
+    from gpt_image_2_mcp.adapters.tokens_file_verifier import new_token as make
+
+    try:
+        token, line = make(subject)
+    except TokensFileError as e:
+        print(f"gpt-image-2-mcp: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"A new token for {subject}, shown this once (only its digest is kept): give it to {subject}, who "
+          "sends it as `Authorization: Bearer <token>`. Then add the second line to GPT_IMAGE_2_AUTH_TOKENS_FILE "
+          "(the server reads the file again when it changes).", file=sys.stderr)
+    print(token)
+    print(line)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,9 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(list_sessions, build_container(), args.json)
         if args.command == "images":
             return anyio.run(list_images, build_container(), args.limit, args.json)
+        if args.command == "token":
+            return new_token(args.subject)
         if args.command == "spend":
             return anyio.run(list_spend, build_container(), args.days, args.json)
-        return serve(getattr(args, "backend", None))
+        return serve(args)
     except ConfigurationError as e:
         for line in e.lines:
             print(f"gpt-image-2-mcp: {line}", file=sys.stderr)

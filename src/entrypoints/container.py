@@ -71,13 +71,17 @@ class Container(containers.DeclarativeContainer):
         FilesystemImageSink,
         configured_dir=settings.provided.output_dir,
         allow_unsafe=settings.provided.allow_unsafe_output_dir,
+        confined=providers.Callable(lambda s: s.transport == "http", settings),
     )
     url_fetcher = providers.Singleton(
         HttpxUrlFetcher,
         timeout_s=settings.provided.url_fetch_timeout_s,
         allowed_hosts=settings.provided.url_hosts,
     )
-    image_source = providers.Singleton(LocalAndHttpImageSource, codec=codec, fetcher=url_fetcher)
+    image_source = providers.Singleton(
+        LocalAndHttpImageSource, codec=codec, fetcher=url_fetcher,
+        confined=providers.Callable(lambda s: s.transport == "http", settings),
+    )
 
     # State (GPT_IMAGE_2_STATE_URL): SQLite by default, Redis when shared, memory for throwaway runs.
     sqlite_database = providers.Resource(open_sqlite, settings=settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -13,7 +14,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.stdio import stdio_server
+from mcp.server.request_state import RequestStateSecurity
 from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
 
@@ -21,12 +22,13 @@ from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
 from .container import Container
+from .http_extras import http_extras, install_http_extras
 from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
-from .owners import owner_of
+from .owners import owner_of, require_authentication
 from .presentation import Presenter
 from .prompts import register_prompts
 from .session_tools import SessionTools
@@ -41,15 +43,23 @@ INSTRUCTIONS = f"""Generate and edit images with OpenAI gpt-image-2.
 - generate_image: text to image. edit_image: edit or compose 1..16 reference images (optional mask).
 - For several rounds of changes on one picture, use start_edit_session, then continue_edit_session
   (from_turn branches from an earlier turn); end_edit_session when done; list_edit_sessions to find one.
-- Every image is saved to disk in full resolution; results show a downscaled preview inline plus the absolute
-  path, a file:// link and dimensions. Quote the path to the user. Images go to the output_dir argument if
-  given, else to {{default_folder}}.
+{{where_images_go}}
 - {SIZE_RULES}.
 - Cost grows with quality and size; high quality 4K images can take minutes. Prefer quality 'low' for drafts.
 - If a result says PLACEHOLDER, the server runs its offline fake backend: tell the user to set OPENAI_API_KEY."""
 
+LOCAL_IMAGES = """\
+- Every image is saved to disk in full resolution; results show a downscaled preview inline plus the absolute
+  path, a file:// link and dimensions. Quote the path to the user. Images go to the output_dir argument if
+  given, else to {default_folder}."""
+REMOTE_IMAGES = """\
+- Every image is saved in full resolution on the server, which the user's machine cannot read: results show
+  a downscaled preview inline plus an image:// resource link; read the full image with resources/read.
+  output_dir, if given, is a folder relative to the user's own folder on the server."""
+
 JOB_SWEEP_S = 60.0
 PAID_TOOLS = frozenset({"generate_image", "edit_image", "start_edit_session", "continue_edit_session"})
+TOOL_NAMES = PAID_TOOLS | {"end_edit_session", "list_edit_sessions", "get_image_job"}
 _PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 _LOCAL_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                open_world_hint=False)
@@ -63,6 +73,12 @@ class ImageMCPServer(MCPServer):
     def __init__(self, images: ImageResources, **settings: Any) -> None:
         super().__init__(**settings)
         self._images = images
+        # The handshake era hears of new images only if the server says up front that it will tell; every
+        # transport (stdio, both HTTP modes) asks the low-level server for these defaults.
+        lowlevel = self._lowlevel_server
+        defaults = lowlevel.create_initialization_options
+        lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+            _with_resources_changed, defaults)
 
     async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
         if is_image_uri(str(uri)):
@@ -77,12 +93,6 @@ class ImageMCPServer(MCPServer):
     ) -> ListResourcesResult:
         return await self._images.page(owner_of(None), params.cursor if params else None)
 
-    async def run_stdio_async(self) -> None:
-        # The handshake era hears of new images only if the server says up front that it will tell.
-        async with stdio_server() as (read_stream, write_stream):
-            options = self._lowlevel_server.create_initialization_options(NotificationOptions(resources_changed=True))
-            await self._lowlevel_server.run(read_stream, write_stream, options)
-
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> Any:
@@ -92,6 +102,11 @@ class ImageMCPServer(MCPServer):
             if isinstance(e.__cause__, ValidationError):
                 raise ToolError(explain_arguments(name, e.__cause__)) from None
             raise
+
+
+def _with_resources_changed(defaults: Callable[..., Any], notification_options: NotificationOptions | None = None,
+                            *args: Any, **kwargs: Any) -> Any:
+    return defaults(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
 
 
 def build_server(container: Container) -> MCPServer:
@@ -116,19 +131,31 @@ def build_server(container: Container) -> MCPServer:
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    runner = ToolRunner(settings, presenter, use_cases)
+    http = settings.transport == "http"
+    extras = http_extras(container, use_cases, TOOL_NAMES) if http else None
+    auth = extras.auth if extras else None
+    require_authentication(auth is not None)
+    runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if http else None,
+                        extras.links if extras else None)
     server = ImageMCPServer(
         images,
+        auth=auth.settings if auth else None,
+        token_verifier=auth.verifier if auth else None,
         extensions=[ImageTasks(use_cases, runner)],
         lifespan=lifespan,
         name="gpt-image-2-mcp",
         title="gpt-image-2 images",
         version=__version__,
         icons=server_icons(),
-        instructions=INSTRUCTIONS.replace("{default_folder}", str(sink.default_folder)),
+        instructions=INSTRUCTIONS.replace("{where_images_go}", REMOTE_IMAGES if http else LOCAL_IMAGES).replace(
+            "{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
         middleware=warm_up,
+        # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
+        request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )
+    if extras is not None:  # metrics and scopes before tasks: a task-augmented call is counted and checked too
+        install_http_extras(server, extras, use_cases)
     server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
     register_prompts(server)

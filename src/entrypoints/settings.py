@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -10,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .state_location import StateLocation
 from .validation_messages import explain_settings
 
-SECRET_VARIABLES = frozenset({"OPENAI_API_KEY"})
+SECRET_VARIABLES = frozenset({"OPENAI_API_KEY", "GPT_IMAGE_2_REQUEST_STATE_KEYS", "GPT_IMAGE_2_URL_SIGNING_KEY"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_STATE_KEY_BYTES = 32  # the SDK's AES-GCM request-state codec refuses shorter keys
 
 
 def _env(name: str, *more: str) -> AliasChoices:
@@ -61,6 +64,77 @@ class Settings(BaseSettings):
     """How long a plain tool call waits before answering with a job id (0: for ever)."""
     job_heartbeat_s: float = Field(5.0, gt=0, le=60, validation_alias=_env("GPT_IMAGE_2_JOB_HEARTBEAT_S"))
 
+    transport: Literal["stdio", "http"] = Field("stdio", validation_alias=_env("GPT_IMAGE_2_TRANSPORT"))
+    http_host: str = Field("127.0.0.1", min_length=1, validation_alias=_env("GPT_IMAGE_2_HTTP_HOST"))
+    http_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("GPT_IMAGE_2_HTTP_PORT"))
+    http_stateless: bool = Field(False, validation_alias=_env("GPT_IMAGE_2_HTTP_STATELESS"))
+    allowed_hosts: str = Field("", validation_alias=_env("GPT_IMAGE_2_ALLOWED_HOSTS"))
+    allowed_origins: str = Field("", validation_alias=_env("GPT_IMAGE_2_ALLOWED_ORIGINS"))
+    public_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_PUBLIC_URL"))
+    request_state_keys: SecretStr | None = Field(None, validation_alias=_env("GPT_IMAGE_2_REQUEST_STATE_KEYS"))
+    """Comma-separated secrets shared by every replica (the first seals, all unseal)."""
+
+    auth_jwks_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_JWKS_URL"))
+    auth_issuer: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_ISSUER"))
+    auth_audience: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_AUDIENCE"))
+    """What the tokens' `aud` must hold; default: GPT_IMAGE_2_PUBLIC_URL (RFC 8707)."""
+    auth_tokens_file: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_AUTH_TOKENS_FILE"))
+
+    url_signing_key: SecretStr | None = Field(None, validation_alias=_env("GPT_IMAGE_2_URL_SIGNING_KEY"))
+    """HTTP: signs expiring download links (GET /images/{id}) in results; unset: no links."""
+    url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600, validation_alias=_env("GPT_IMAGE_2_URL_TTL_S"))
+
+    @field_validator("url_signing_key", mode="before")
+    @classmethod
+    def _signing_key_is_long_enough(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if len(text.strip().encode()) < MIN_STATE_KEY_BYTES:
+            raise ValueError(f"a secret of at least {MIN_STATE_KEY_BYTES} bytes")
+        return value
+
+    @field_validator("auth_jwks_url", "auth_issuer", "auth_audience", "auth_tokens_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("an https:// URL of the identity provider's JSON Web Key Set")
+        return value
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.auth_jwks_url or self.auth_tokens_file)
+
+    @property
+    def audience(self) -> str | None:
+        return self.auth_audience or self.public_url
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL with a host, e.g. https://images.example.com/mcp")
+        return value.strip()
+
+    @field_validator("request_state_keys", mode="before")
+    @classmethod
+    def _state_keys_are_long_enough(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if any(len(key.strip().encode()) < MIN_STATE_KEY_BYTES for key in text.split(",")):
+            raise ValueError(f"comma-separated secrets of at least {MIN_STATE_KEY_BYTES} bytes each "
+                             "(make one with: python -c \"import secrets; print(secrets.token_hex(32))\")")
+        return value
+
     @field_validator("state_url")
     @classmethod
     def _state_url_names_a_store(cls, value: str | None) -> str | None:
@@ -88,8 +162,44 @@ class Settings(BaseSettings):
         return frozenset(h.strip().lower() for h in self.allowed_url_hosts.split(",") if h.strip())
 
     @property
+    def state_keys(self) -> list[str]:
+        """The request-state keys, first (sealing) key first; empty: a random key per process."""
+        text = self.request_state_keys.get_secret_value() if self.request_state_keys else ""
+        return [key.strip() for key in text.split(",") if key.strip()]
+
+    @property
+    def http_loopback(self) -> bool:
+        return self.http_host.strip("[]") in LOOPBACK_HOSTS
+
+    @property
+    def http_allowed_hosts(self) -> list[str]:
+        """Host headers the HTTP transport accepts: configured, else loopback on our port (and the public URL's)."""
+        if configured := _comma_list(self.allowed_hosts):
+            return configured
+        hosts = [f"{host}:{self.http_port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+        if self.public_url:
+            hosts.append(urlsplit(self.public_url).netloc)
+        return hosts
+
+    @property
+    def http_allowed_origins(self) -> list[str]:
+        """Origin headers the HTTP transport accepts: configured, else the loopback origins of the allowed hosts."""
+        if configured := _comma_list(self.allowed_origins):
+            return configured
+        origins = [f"http://{host}:{self.http_port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+        return origins
+
+    @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key.get_secret_value(),) if self.api_key else ()
+        signing = (self.url_signing_key.get_secret_value(),) if self.url_signing_key else ()
+        return ((self.api_key.get_secret_value(),) if self.api_key else ()) + tuple(self.state_keys) + signing
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class ConfigurationError(Exception):

@@ -29,6 +29,8 @@ class ImageInfo(BaseModel):
     image_id: str | None = Field(None, description="The image's stable id in the catalogue")
     rescued: bool = Field(False, description="True if the output folder failed and the image went to the rescue folder")
     inline: PreviewInfo | None = Field(None, description="What was shown inline, if anything")
+    download_url: str | None = Field(None, description="A signed link that downloads the full image over HTTP "
+                                                       "without a token, until it expires (HTTP servers only)")
 
 
 class UsageInfo(BaseModel):

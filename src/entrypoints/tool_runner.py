@@ -8,6 +8,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,10 +25,12 @@ from gpt_image_2_mcp.domain.job_runner import JobCall, Submission
 from gpt_image_2_mcp.domain.jobs import Job, JobStatus, fingerprint
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
+from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
 from gpt_image_2_mcp.domain.spend import CostConfirmer
 
+from .download_links import DownloadLinks
 from .image_resources import announce_new_images
-from .owners import owner_of
+from .owners import owner_folder, owner_of
 from .presentation import Presenter
 from .progress import with_progress
 from .settings import Settings
@@ -77,10 +80,14 @@ def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
 class ToolRunner:
     """Runs one paid tool call as a job and turns what became of it into a CallToolResult."""
 
-    def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases) -> None:
+    def __init__(self, settings: Settings, presenter: Presenter, use_cases: UseCases,
+                 output_root: Path | None = None, links: DownloadLinks | None = None) -> None:
         self._settings = settings
         self._presenter = presenter
         self._use_cases = use_cases
+        self._output_root = output_root
+        """Served over HTTP: the output folder, under which each authenticated caller has a folder of their own."""
+        self._links = links
 
     def error(self, error: ImageServerError | str) -> ToolError:
         """An error as a tool error the caller reads; never with a secret in it."""
@@ -88,7 +95,8 @@ class ToolRunner:
 
     async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:
-            where = placement(arguments, await self.roots(ctx), owner_of(ctx), confirmer(ctx, arguments))
+            owner = owner_of(ctx)
+            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments))
             submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None
@@ -127,8 +135,14 @@ class ToolRunner:
         result.meta = {JOB_META: job.job_id}
         return result
 
-    async def roots(self, ctx: Context) -> tuple[str, ...] | None:
-        """The client's roots, when it offers them on the handshake era and enforcement is on."""
+    async def roots(self, ctx: Context, owner: str) -> tuple[str, ...] | None:
+        """The client's roots, when it offers them on the handshake era and enforcement is on. Served over HTTP,
+        the server's own root instead, always: the caller's folder under the output folder. A remote client's
+        roots name folders on another machine, and a stateless server could not ask for them anyway, so writes
+        and local reads stay confined to that folder (fail closed); one user cannot read another's files."""
+        if self._output_root is not None:
+            home = self._output_root if owner == LOCAL_OWNER else self._output_root / owner_folder(owner)
+            return (str(home),)
         if not self._settings.enforce_roots:
             return None
         capabilities = ctx.client_capabilities
@@ -155,6 +169,9 @@ class ToolRunner:
             notes = [f"No inline preview ({type(e).__name__}); the files on disk are complete."]
         infos = [self._presenter.image_info(image, preview)
                  for image, preview in zip(outcome.images, previews, strict=True)]
+        if self._links is not None:  # a remote caller cannot open file_path: give them a link that works
+            for info in infos:
+                info.download_url = self._links.url(info.image_id, outcome.owner) if info.image_id else None
         secrets = self._settings.secrets
         # Everything outward passes the scrubber, values the API echoed back included.
         text = scrub(self._presenter.text(outcome, infos, notes), secrets)

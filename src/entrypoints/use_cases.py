@@ -59,6 +59,10 @@ class UseCases:
     async def library(self) -> ImageLibrary:
         return await resolve(self._container.image_library)
 
+    def running_jobs(self) -> int:
+        """Jobs running in this process (0 before the job runner was made)."""
+        return self._job_runner.running_count if self._job_runner is not None else 0
+
     async def sweep_jobs_every(self, interval_s: float) -> None:
         """Forget expired jobs (and MCP tasks) now and then; a store that fails is tried again next time."""
         while True:

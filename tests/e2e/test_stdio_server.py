@@ -22,6 +22,9 @@ async def test_all_seven_tools_are_listed_with_flat_described_schemas(tmp_path, 
     async with stdio_client(tmp_path, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         instructions = client.instructions
+        resources_capability = client.server_capabilities.resources
+    if mode == "legacy":  # the handshake era is told up front that new images are announced
+        assert resources_capability is not None and resources_capability.list_changed is True
     assert set(tools) == TOOLS
     assert str(tmp_path / "out") in instructions and "multiples of 16" in instructions
     for tool in tools.values():

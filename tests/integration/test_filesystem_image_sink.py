@@ -166,3 +166,16 @@ def test_folders_inside_the_default_folder_need_no_root_but_others_do(tmp_path):
         sink.prepare("../elsewhere", roots=roots)  # climbs out of the default folder, and is in no root
     assert not (tmp_path / "elsewhere").exists()
     assert sink.prepare(str(tmp_path / "project" / "art"), roots=roots) == str(tmp_path / "project" / "art")
+
+
+def test_a_confined_sink_writes_only_under_its_configured_folder(tmp_path):
+    """Served over HTTP the callers are remote: no output_dir may leave the configured folder, by path or link."""
+    sink = FilesystemImageSink(configured_dir=str(tmp_path / "out"), confined=True)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link").symlink_to(tmp_path)
+    assert sink.prepare("drafts") == str(tmp_path / "out" / "drafts")
+    assert sink.prepare(str(tmp_path / "out" / "abs")) == str(tmp_path / "out" / "abs")
+    for escaping in (str(tmp_path / "elsewhere"), "../elsewhere", "link/elsewhere", "~"):
+        with pytest.raises(OutputLocationError, match="outside the folder this server keeps your images in"):
+            sink.prepare(escaping)
+    assert not (tmp_path / "elsewhere").exists()

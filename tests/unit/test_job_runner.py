@@ -123,3 +123,20 @@ async def test_a_job_refused_before_it_started_completes_with_its_error():
 async def test_a_bad_cursor_is_refused():
     with pytest.raises(InvalidRequest, match="cursor"):
         await JobRunner(InMemoryJobStore()).page("alice", "junk")
+
+
+async def test_an_observer_hears_of_each_finished_job_once_and_cannot_break_it():
+    heard = []
+
+    def observe(job):
+        heard.append((job.job_id, job.status))
+        raise RuntimeError("a broken observer")
+
+    runner, work = JobRunner(InMemoryJobStore(), on_finished=observe), Work()
+    job = (await runner.submit(call(), work)).job
+    assert runner.running_count == 1
+    await runner.submit(call(), work)  # merged into the same job
+    work.release.set()
+    done = await runner.wait("alice", job.job_id, 5)
+    assert done.status is JobStatus.COMPLETED and not done.is_error
+    assert heard == [(job.job_id, JobStatus.COMPLETED)] and runner.running_count == 0

@@ -1,0 +1,131 @@
+"""Streamable HTTP for real: uvicorn on 127.0.0.1 serving the app `serve --transport http` builds, driven by the
+SDK's streamable HTTP client and by raw HTTP requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from gpt_image_2_mcp.domain.errors import StateStoreError
+from tests.conftest import make_container, write_png
+from tests.http_harness import INITIALIZE, bound_socket, http, serve_http
+
+TOOLS = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session", "end_edit_session",
+         "list_edit_sessions", "get_image_job"}
+
+
+def http_container(tmp_path: Path, sock, **settings):
+    return make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://",
+                          transport="http", http_port=sock.getsockname()[1], **settings)
+
+
+@pytest.fixture
+def sock():
+    listening = bound_socket()
+    yield listening
+    listening.close()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_both_protocol_eras_list_the_tools_and_generate_over_http(tmp_path, sock, mode):
+    async with serve_http(http_container(tmp_path, sock), sock) as served, Client(served.mcp_url, mode=mode) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("generate_image", {"prompt": "a paper crane", "inline": "none"})
+        instructions = client.instructions
+    assert tools == TOOLS
+    assert "resources/read" in instructions and str(tmp_path) not in instructions  # remote: no server paths
+    assert not result.is_error, result.content
+    saved = Path(result.structured_content["images"][0]["file_path"])
+    assert saved.parent == tmp_path / "out" and saved.is_file()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_progress_notifications_reach_the_http_client_while_the_call_runs(tmp_path, sock, mode):
+    container = http_container(tmp_path, sock, fake_latency_ms=900, heartbeat_s=0.2)
+    events = []
+
+    async def on_progress(progress, total, message):
+        events.append((progress, total, message))
+
+    async with serve_http(container, sock) as served, Client(served.mcp_url, mode=mode) as client:
+        result = await client.call_tool("generate_image", {"prompt": "slow"}, progress_callback=on_progress)
+    assert not result.is_error
+    assert events and events[0][2].startswith("request accepted")
+    assert any("elapsed" in message for _, _, message in events)  # heartbeats, not only the steps
+    assert events[-1][0] == events[-1][1]
+
+
+async def test_a_foreign_host_header_is_misdirected_and_a_foreign_origin_forbidden(tmp_path, sock):
+    async with serve_http(http_container(tmp_path, sock), sock) as served:
+        rebinding = await http(served.mcp_url, "POST", INITIALIZE, {"Host": "evil.example"})
+        cross_site = await http(served.mcp_url, "POST", INITIALIZE, {"Origin": "http://evil.example"})
+        same_site = await http(served.mcp_url, "POST", INITIALIZE, {"Origin": served.base})
+    assert rebinding.status == 421
+    assert cross_site.status == 403
+    assert same_site.status == 200
+    [initialized] = [json.loads(line[5:]) for line in same_site.body.decode().splitlines() if line.startswith("data:")]
+    assert initialized["result"]["capabilities"]["resources"]["listChanged"] is True  # new images are announced
+
+
+async def test_configured_hosts_and_origins_replace_the_loopback_defaults(tmp_path, sock):
+    container = http_container(tmp_path, sock, allowed_hosts="images.example.com",
+                               allowed_origins="https://app.example.com")
+    async with serve_http(container, sock) as served:
+        loopback = await http(served.mcp_url, "POST", INITIALIZE)
+        named = await http(served.mcp_url, "POST", INITIALIZE, {"Host": "images.example.com",
+                                                                "Origin": "https://app.example.com"})
+    assert loopback.status == 421
+    assert named.status == 200
+
+
+async def test_healthz_answers_ok_when_the_state_store_answers(tmp_path, sock):
+    async with serve_http(http_container(tmp_path, sock), sock) as served:
+        answer = await http(f"{served.base}/healthz")
+    assert answer.status == 200 and answer.json() == {"status": "ok", "state": "ok"}
+
+
+class BrokenLedger:
+    async def spent_since(self, owner, since):
+        raise StateStoreError("Redis at redis://:hunter2-secret@10.0.0.9:6379/0 refused the connection.")
+
+
+async def test_healthz_is_503_with_a_one_line_reason_and_no_secret_when_the_store_fails(tmp_path, sock):
+    container = http_container(tmp_path, sock)
+    container.spend_ledger.override(BrokenLedger())
+    async with serve_http(container, sock) as served:
+        answer = await http(f"{served.base}/healthz")
+    assert answer.status == 503
+    body = answer.json()
+    assert body["status"] == "unavailable" and "refused the connection" in body["reason"]
+    assert "hunter2" not in answer.body.decode() and "\n" not in body["reason"]
+
+
+@pytest.mark.parametrize("stateless", [False, True])
+async def test_output_dir_is_confined_to_the_output_folder(tmp_path, sock, stateless):
+    container = http_container(tmp_path, sock, http_stateless=stateless)
+    outside = tmp_path / "elsewhere"
+    async with serve_http(container, sock) as served, Client(served.mcp_url, mode="legacy") as client:
+        refused = await client.call_tool("generate_image", {"prompt": "x", "output_dir": str(outside)})
+        escaping = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "../elsewhere"})
+        relative = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "drafts", "inline": "none"})
+    assert refused.is_error and "outside the folder this server keeps your images in" in refused.content[0].text
+    assert escaping.is_error and "outside the folder this server keeps your images in" in escaping.content[0].text
+    assert not outside.exists()
+    assert not relative.is_error
+    assert Path(relative.structured_content["images"][0]["file_path"]).parent == tmp_path / "out" / "drafts"
+
+
+async def test_stateless_mode_refuses_to_read_local_files_outside_the_output_folder(tmp_path, sock):
+    """Stateless, the server cannot ask for roots: it fails closed on its own output folder, never open."""
+    container = http_container(tmp_path, sock, http_stateless=True)
+    private = write_png(tmp_path / "private.png")
+    (tmp_path / "out").mkdir()
+    shared = write_png(tmp_path / "out" / "shared.png")
+    async with serve_http(container, sock) as served, Client(served.mcp_url, mode="legacy") as client:
+        refused = await client.call_tool("edit_image", {"prompt": "x", "images": [str(private)]})
+        allowed = await client.call_tool("edit_image", {"prompt": "x", "images": [str(shared)], "inline": "none"})
+    assert refused.is_error and "outside your folder on this server" in refused.content[0].text
+    assert not allowed.is_error, allowed.content
