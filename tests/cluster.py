@@ -52,6 +52,12 @@ def _get(url: str, timeout: float = 2.0) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a live process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
 def _tail(path: Path, limit: int = 3000) -> str:
     return path.read_text(errors="replace")[-limit:] if path.exists() else "(no log)"
 
@@ -279,6 +285,15 @@ class Cluster:
         for replica in self.replicas:
             replica.stop()
         self.redis.stop()
+
+    def pids(self) -> dict[str, int]:
+        """The live processes of the cluster by name: each replica, haproxy and redis."""
+        named = {r.name: r.process.pid for r in self.replicas if r.process is not None}
+        if self.proxy.process is not None:
+            named["haproxy"] = self.proxy.process.pid
+        if self.redis.pid is not None:
+            named["redis"] = self.redis.pid
+        return named
 
     def logs(self) -> str:
         """Every process's log tail, for a failing assertion's message."""
