@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.redis_server import INSTALL_HINT as REDIS_HINT
 from tests.redis_server import RedisServer, free_port
 
 HAPROXY_HINT = "install haproxy: apt-get install haproxy"
@@ -35,9 +36,7 @@ CHECK_INTERVAL_MS = 300
 
 def missing_tools() -> list[str]:
     """The install hints for what a cluster needs and this machine lacks (empty: it can run)."""
-    from tests.redis_server import INSTALL_HINT
-
-    needed = {"redis-server": INSTALL_HINT, "haproxy": HAPROXY_HINT}
+    needed = {"redis-server": REDIS_HINT, "haproxy": HAPROXY_HINT}
     return [hint for tool, hint in needed.items() if shutil.which(tool) is None]
 
 
