@@ -22,7 +22,6 @@ from gpt_image_2_mcp import __version__
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 
 from .container import Container
-from .http_extras import http_extras, install_http_extras
 from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
@@ -132,7 +131,11 @@ def build_server(container: Container) -> MCPServer:
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
     http = settings.transport == "http"
-    extras = http_extras(container, use_cases, TOOL_NAMES) if http else None
+    extras = None
+    if http:  # auth (pyjwt, cryptography) and metrics cost ~30 ms to import: a stdio server never needs them
+        from .http_extras import http_extras, install_http_extras
+
+        extras = http_extras(container, use_cases, TOOL_NAMES)
     auth = extras.auth if extras else None
     require_authentication(auth is not None)
     runner = ToolRunner(settings, presenter, use_cases, sink.default_folder if http else None,
