@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -27,9 +28,9 @@ async def resolve(provider: providers.Provider[Any]) -> Any:
     if not inspect.isawaitable(provided):
         return provided
     # Shielded: the future is shared by every caller and cached by the container, so one cancelled call must
-    # not cancel it for all the others (it would stay cancelled in the cache).
-    with anyio.CancelScope(shield=True):
-        return await provided
+    # not cancel it for all the others (it would stay cancelled in the cache). asyncio.shield, not an anyio
+    # shielded scope: a job is cancelled with Task.cancel(), which such a scope does not hold back.
+    return await asyncio.shield(provided)
 
 
 class UseCases:
