@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
+import pybase64
 
 from gpt_image_2_mcp.domain.errors import InputImageError, UrlFetchFailed, UrlFetchRefused
 from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSource, UrlFetcher
@@ -104,7 +104,7 @@ class LocalAndHttpImageSource(ImageSource):
             raise InputImageError(f"{name} is larger than 50 MB.")
         try:
             if match.group(3):
-                return base64.b64decode(payload, validate=True)
+                return pybase64.b64decode(payload, validate=True)
             return unquote_to_bytes(payload)
         except (binascii.Error, ValueError) as e:
             raise InputImageError(f"{name} has invalid base64 data ({e}).") from e

@@ -119,9 +119,10 @@ class PillowImageCodec(ImageCodec):
         image = Image.open(io.BytesIO(data))
         if max(image.size) > max_edge:
             # Not loaded first: thumbnail() lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft), and with a reducing
-            # gap of 1 it box-reduces by the whole factor before the Lanczos pass: a 4K PNG's downscale costs ~40 ms
-            # instead of ~80 ms, and still looks the same at preview size.
-            image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS, reducing_gap=1.0)
+            # gap of 1 it box-reduces by the whole factor first, which does the antialiasing; what is left is a
+            # shrink by less than 2 (3840 -> 1920 -> 1568), where a Hamming filter looks like Lanczos at preview size
+            # for half the time (4K: ~30 ms instead of ~60 ms on top of the reduce).
+            image.thumbnail((max_edge, max_edge), Image.Resampling.HAMMING, reducing_gap=1.0)
         image.load()
         has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
         # JPEG encodes ~30x faster than WEBP at a similar size; WEBP is kept for alpha and as the second try.
@@ -147,6 +148,8 @@ class PillowImageCodec(ImageCodec):
     @staticmethod
     def _encode(image: Image.Image, fmt: str, quality: int, has_alpha: bool) -> Preview:
         buffer = io.BytesIO()
-        image.convert("RGBA" if has_alpha else "RGB").save(buffer, fmt, quality=quality, method=0)
+        mode = "RGBA" if has_alpha else "RGB"
+        # convert() copies even to the same mode: a 4K RGB copy is ~5 ms and 25 MB for nothing.
+        (image if image.mode == mode else image.convert(mode)).save(buffer, fmt, quality=quality, method=0)
         return Preview(buffer.getvalue(), f"image/{fmt.lower()}", image.width, image.height)
 

@@ -87,6 +87,15 @@ class ImageCodec(Protocol):
         """A copy no longer than `max_edge` whose base64 fits `max_bytes` (or the smallest one possible)."""
 
 
+class SavedImagesObserver(Protocol):
+    """Told of a call's images the moment they are on disk, before the call books, catalogues and returns them."""
+
+    @abstractmethod
+    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
+        """`images` were written with these bytes. Called on the event loop: start work, do not do it here (the
+        call waits), and never raise (the images are saved; nothing may turn that into a failure)."""
+
+
 class ImageSource(Protocol):
     """Loads a reference image from a path, file:// URL, http(s) URL or data URL."""
 

@@ -21,6 +21,7 @@ from .ports import (
     ImageSource,
     PartialImageHandler,
     ProgressReporter,
+    SavedImagesObserver,
 )
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .render_settings import RenderOptions
@@ -59,12 +60,14 @@ class ImageWorkflow:
         catalogue: ImageCatalogue,
         spend: SpendGuard,
         clock: Callable[[], float] = time.time,
+        observer: SavedImagesObserver | None = None,
     ) -> None:
         self._sink = sink
         self._codec = codec
         self._catalogue = catalogue
         self._spend = spend
         self._clock = clock
+        self._observer = observer
 
     def prepare_folder(self, placement: Placement) -> str:
         return self._sink.prepare(placement.output_dir, placement.roots)
@@ -98,6 +101,8 @@ class ImageWorkflow:
             raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)
+        contents = tuple(image.data for image in result.images)
+        self._tell_observer(images, contents)
         cost = self._cost(result, options)
         await self._settle(booked, 0.0 if result.placeholder else cost)
         await progress(steps, steps, f"saved {len(images)} image(s)")
@@ -115,8 +120,17 @@ class ImageWorkflow:
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
-            contents=tuple(image.data for image in result.images),
+            contents=contents,
         )
+
+    def _tell_observer(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
+        # The previews can start on another core while this call books, catalogues and records its job.
+        if self._observer is None:
+            return
+        try:
+            self._observer.saved(images, contents)
+        except Exception:  # the images are saved: an observer that fails costs the head start, not the call
+            log.exception("the saved-images observer failed")
 
     async def _settle(self, booked: SpendEntry, actual_usd: float) -> None:
         try:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+from dependency_injector import providers
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
@@ -130,6 +131,7 @@ def build_server(container: Container) -> MCPServer:
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
+    container.saved_images_observer.override(providers.Object(presenter))
     http = settings.transport == "http"
     extras = None
     if http:  # auth (pyjwt, cryptography) and metrics cost ~30 ms to import: a stdio server never needs them

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+import pybase64
+
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
-from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink
-from gpt_image_2_mcp.domain.values import SavedImage, base64_length
+from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink, SavedImagesObserver
+from gpt_image_2_mcp.domain.values import Preview, SavedImage, base64_length
 
 from .image_resources import image_uri
 from .tool_outputs import ImageInfo, ImageToolOutput, PreviewInfo, UsageInfo
@@ -28,20 +32,63 @@ _VERBS = {
 }
 
 
+_HEAD_STARTS_KEPT = 16
+"""Previews started for results nobody has presented yet (a caller that went away): the oldest are dropped."""
+_preview_pool: ThreadPoolExecutor | None = None
+
+
+def _previews() -> ThreadPoolExecutor:
+    # One pool per process, made at the first image: decoding and encoding release the GIL, so two workers keep
+    # both cores busy, and more would only hold more decoded images in memory at once.
+    global _preview_pool
+    if _preview_pool is None:
+        _preview_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preview")
+    return _preview_pool
+
+
 def human_size(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
-class Presenter:
-    """Builds tool results under the client's size limits: previews inline, full files on disk."""
+class Presenter(SavedImagesObserver):
+    """Builds tool results under the client's size limits: previews inline, full files on disk.
+
+    As the workflow's observer it starts each preview the moment the image is saved, on another core, while the
+    call books its cost, catalogues the image and records its job; the result then picks the preview up."""
 
     def __init__(self, codec: ImageCodec, sink: ImageSink, max_edge: int, max_bytes: int) -> None:
         self._codec = codec
         self._sink = sink
         self._max_edge = max_edge
         self._max_bytes = max_bytes
+        self._started: dict[str, tuple[int, Future[Preview]]] = {}
+        """image id -> (the byte budget it was made for, the preview being made)."""
+        self._lock = threading.Lock()  # saved() runs on the event loop, inline_images() in a worker thread
+
+    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
+        if len(contents) != len(images):
+            return
+        budget = self._max_bytes // max(1, len(images))
+        for image, data in zip(images, contents, strict=True):
+            if image.image_id is None or self._fits_as_is(image, data, budget):
+                continue
+            future = _previews().submit(self._codec.preview, data, self._max_edge, budget)
+            with self._lock:
+                self._started[image.image_id] = (budget, future)
+                while len(self._started) > _HEAD_STARTS_KEPT:
+                    self._started.pop(next(iter(self._started)))[1].cancel()
+
+    def _take_started(self, image: SavedImage) -> tuple[int, Future[Preview]] | None:
+        if image.image_id is None:
+            return None
+        with self._lock:
+            return self._started.pop(image.image_id, None)
+
+    def _fits_as_is(self, image: SavedImage, data: bytes, budget: int) -> bool:
+        """Small enough to show as saved: no preview to make (a JPEG or WEBP output at 1024 px often is)."""
+        return 0 < max(image.width, image.height) <= self._max_edge and base64_length(len(data)) <= budget
 
     def inline_images(
         self, images: tuple[SavedImage, ...], mode: InlineMode, contents: tuple[bytes, ...] = ()
@@ -51,37 +98,48 @@ class Presenter:
         `contents` are the bytes the sink wrote for each image (Outcome.contents): shown as they are, they are by
         construction the saved bytes. Without them each file is read back through the sink's check that it is
         still the file written."""
+        started = [self._take_started(image) for image in images]
         if mode == "none" or not images:
+            for entry in started:
+                if entry is not None:
+                    entry[1].cancel()
             return [], [None] * len(images), []
         blocks: list[InlineBlock] = []
         infos: list[PreviewInfo | None] = []
         notes: list[str] = []
         budget = self._max_bytes // len(images)
         saved = contents if len(contents) == len(images) else [None] * len(images)
-        for image, data in zip(images, saved, strict=True):
-            shown = self._inline_one(image, data, mode, budget, notes)
+        for image, data, head_start in zip(images, saved, started, strict=True):
+            shown = self._inline_one(image, data, mode, budget, notes, head_start)
             infos.append(shown[1] if shown else None)
             if shown:
                 blocks.append(shown[0])
         return blocks, infos, notes
 
     def _inline_one(
-        self, image: SavedImage, data: bytes | None, mode: InlineMode, budget: int, notes: list[str]
+        self, image: SavedImage, data: bytes | None, mode: InlineMode, budget: int, notes: list[str],
+        head_start: tuple[int, Future[Preview]] | None = None,
     ) -> tuple[InlineBlock, PreviewInfo] | None:
         if data is None:
             data = self._sink.read_back(image)
-        if mode == "full" and base64_length(len(data)) <= budget:
-            text = base64.b64encode(data).decode()
+        as_is = mode == "full" or self._fits_as_is(image, data, budget)
+        if as_is and base64_length(len(data)) <= budget:
+            if head_start is not None:
+                head_start[1].cancel()
+            text = pybase64.b64encode_as_string(data)
             return (text, image.mime_type), PreviewInfo(shown="full", width=image.width, height=image.height,
                                                         mime_type=image.mime_type, base64_bytes=len(text))
         if mode == "full":
             notes.append(f"{image.filename} is {human_size(image.size_bytes)}, over the inline budget; a preview "
                          "is shown instead. The full file is on disk.")
-        preview = self._codec.preview(data, self._max_edge, budget)
+        if head_start is not None and head_start[0] == budget:
+            preview = head_start[1].result()  # made from these very bytes (the ones saved), for this budget
+        else:
+            preview = self._codec.preview(data, self._max_edge, budget)
         if base64_length(len(preview.data)) > budget:
             notes.append(f"{image.filename}: even the smallest preview is over the inline budget; not shown.")
             return None
-        text = base64.b64encode(preview.data).decode()
+        text = pybase64.b64encode_as_string(preview.data)
         return (text, preview.mime_type), PreviewInfo(shown="preview", width=preview.width, height=preview.height,
                                                       mime_type=preview.mime_type, base64_bytes=len(text))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from dependency_injector import providers
 from mcp.client import Client
 from PIL import Image
 
@@ -20,6 +21,27 @@ from tests.conftest import make_container, write_png
 def server_for(tmp_path, **settings):
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"), **settings)
     return build_server(container), container
+
+
+class RecordingCodec:
+    """The real codec, keeping every preview it makes."""
+
+    def __init__(self, codec, made: list) -> None:
+        self._codec, self._made = codec, made
+
+    def __getattr__(self, name):
+        return getattr(self._codec, name)
+
+    def preview(self, data, max_edge, max_bytes):
+        preview = self._codec.preview(data, max_edge, max_bytes)
+        self._made.append(preview)
+        return preview
+
+
+def recording_server(tmp_path, made: list):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
+    container.codec.override(providers.Object(RecordingCodec(container.codec(), made)))
+    return build_server(container)
 
 
 def inline_bytes(result) -> int:
@@ -64,6 +86,34 @@ async def test_inline_none_shows_no_image_and_inline_full_shows_the_original(tmp
     assert base64.b64decode(next(b for b in full.content if b.type == "image").data) == original
     assert "over the inline budget" in too_big.content[0].text
     assert 0 < inline_bytes(too_big) <= 100_000
+
+
+async def test_an_image_within_the_edge_and_byte_limits_is_shown_as_saved_without_a_preview(tmp_path):
+    made = []
+    server = recording_server(tmp_path, made)
+    async with Client(server, mode="legacy") as client:
+        small = await client.call_tool("generate_image", {"prompt": "x", "size": "1024x1024",
+                                                          "output_format": "jpeg"})
+    block = next(b for b in small.content if b.type == "image")
+    saved = Path(small.structured_content["images"][0]["file_path"]).read_bytes()
+    assert base64.b64decode(block.data) == saved and block.mime_type == "image/jpeg"
+    assert small.structured_content["images"][0]["inline"]["shown"] == "full"
+    assert made == [], "nothing was decoded to show it"
+    async with Client(server, mode="legacy") as client:
+        await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
+    assert len(made) == 1, "an image over the edge limit is previewed (the recording codec is the one in use)"
+
+
+async def test_the_preview_started_when_the_image_was_saved_is_the_one_the_result_shows(tmp_path):
+    made = []
+    server = recording_server(tmp_path, made)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("generate_image", {"prompt": "a city", "size": "3840x2160", "n": 2})
+    shown = [base64.b64decode(b.data) for b in result.content if b.type == "image"]
+    assert len(made) == 2, "one preview per image, made once: at the save, not again for the result"
+    assert sorted(shown) == sorted(preview.data for preview in made)
+    for info in result.structured_content["images"]:
+        assert info["inline"]["shown"] == "preview" and max(info["inline"]["width"], info["inline"]["height"]) <= 1568
 
 
 async def test_progress_starts_at_once_beats_while_waiting_and_finishes(tmp_path):

@@ -169,6 +169,8 @@ async def test_a_refused_transparent_background_says_to_use_opaque(openai_contai
     Scripted(status=200, body=b'{"data": [ {"b64_json": '),
     Scripted(status=200, json={"created": 1, "data": []}),
     Scripted(status=200, json={"created": 1, "data": [{"b64_json": "not base64!"}]}),
+    Scripted(status=200, json={"created": 1, "data": [{"b64_json": "iVBO=Rw0K"}]}),  # padding inside
+    Scripted(status=200, json={"created": 1, "data": [{"b64_json": "iVBORw0K\nGgo="}]}),  # strict: no newlines
 ])
 async def test_unreadable_answers_are_clear_errors_and_leave_no_file(openai_container, fake_openai, tmp_path, answer):
     fake_openai.script("generations", answer)

@@ -2,6 +2,7 @@
 shown, readable times; and resources/read serves only the file the server wrote."""
 
 import base64
+import io
 import os
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
+from PIL import Image
 
 from gpt_image_2_mcp.domain.pricing import PER_MILLION
 from gpt_image_2_mcp.entrypoints.mcp_server import build_server
@@ -60,7 +62,7 @@ async def test_the_text_says_how_each_image_was_shown(tmp_path):
     server = build_server(make_container(backend="fake", output_dir=str(tmp_path / "out")))
     async with Client(server, mode="legacy") as client:
         full = await client.call_tool("generate_image", {"prompt": "x", "inline": "full", "output_format": "jpeg"})
-        preview = await client.call_tool("generate_image", {"prompt": "x"})
+        preview = await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
     assert "shown inline in full" in full.content[0].text and "inline preview" not in full.content[0].text
     assert full.structured_content["images"][0]["inline"]["shown"] == "full"
     assert "inline preview" in preview.content[0].text
@@ -105,8 +107,10 @@ async def test_resources_read_serves_only_the_file_the_server_wrote(tmp_path, sw
             await read_link(client, result)
 
 
-@pytest.mark.parametrize("inline", ["full", "preview"])
-async def test_the_inline_image_is_made_from_the_very_bytes_saved_without_reading_the_file_back(tmp_path, inline):
+@pytest.mark.parametrize(("inline", "size"), [("full", "1024x1024"), ("preview", "1024x1024"),
+                                             ("preview", "2048x2048")])
+async def test_the_inline_image_is_made_from_the_very_bytes_saved_without_reading_the_file_back(tmp_path, inline,
+                                                                                                 size):
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
     sink, saved = container.sink(), []
     real_save = sink.save
@@ -122,11 +126,14 @@ async def test_the_inline_image_is_made_from_the_very_bytes_saved_without_readin
 
     sink.save, sink.read_back = save_then_swap, no_read_back
     async with Client(build_server(container), mode="legacy") as client:
-        result = await client.call_tool("generate_image", {"prompt": "x", "output_format": "jpeg", "inline": inline})
+        result = await client.call_tool("generate_image", {"prompt": "x", "output_format": "jpeg", "inline": inline,
+                                                           "size": size})
     assert not result.is_error, result.content[0].text
     shown = base64.b64decode(next(b for b in result.content if b.type == "image").data)
-    if inline == "full":
-        assert shown == saved[0]
+    info = result.structured_content["images"][0]
+    if size == "1024x1024":  # within the preview limits: shown as saved, in either mode
+        assert shown == saved[0] and info["inline"]["shown"] == "full"
     else:  # a preview of our image (its size), not of the 64x64 one swapped in after the save
-        info = result.structured_content["images"][0]
-        assert info["inline"]["shown"] == "preview" and info["inline"]["width"] == info["width"] > 64
+        assert info["inline"]["shown"] == "preview" and info["inline"]["width"] == 1568
+        with Image.open(io.BytesIO(shown)) as preview:
+            assert preview.size == (1568, 1568)
