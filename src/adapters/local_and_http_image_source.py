@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
-import pybase64
 
 from gpt_image_2_mcp.domain.errors import InputImageError, UrlFetchFailed, UrlFetchRefused
 from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSource, UrlFetcher
@@ -104,6 +103,8 @@ class LocalAndHttpImageSource(ImageSource):
             raise InputImageError(f"{name} is larger than 50 MB.")
         try:
             if match.group(3):
+                import pybase64  # only data: URLs need it: not imported at start-up
+
                 return pybase64.b64decode(payload, validate=True)
             return unquote_to_bytes(payload)
         except (binascii.Error, ValueError) as e:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
-
-import pybase64
+from typing import TYPE_CHECKING, Any, Literal
 
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink, SavedImagesObserver
@@ -17,6 +14,9 @@ from gpt_image_2_mcp.domain.values import Preview, SavedImage, base64_length
 
 from .image_resources import image_uri
 from .tool_outputs import ImageInfo, ImageToolOutput, PreviewInfo, UsageInfo
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,16 @@ def _previews() -> ThreadPoolExecutor:
     # both cores busy, and more would only hold more decoded images in memory at once.
     global _preview_pool
     if _preview_pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # imported with the first image, not at start-up
+
         _preview_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preview")
     return _preview_pool
+
+
+def _base64(data: bytes) -> str:
+    import pybase64  # SIMD base64; imported with the first image, not at start-up
+
+    return pybase64.b64encode_as_string(data)
 
 
 def human_size(n: int) -> str:
@@ -126,7 +134,7 @@ class Presenter(SavedImagesObserver):
         if as_is and base64_length(len(data)) <= budget:
             if head_start is not None:
                 head_start[1].cancel()
-            text = pybase64.b64encode_as_string(data)
+            text = _base64(data)
             return (text, image.mime_type), PreviewInfo(shown="full", width=image.width, height=image.height,
                                                         mime_type=image.mime_type, base64_bytes=len(text))
         if mode == "full":
@@ -139,7 +147,7 @@ class Presenter(SavedImagesObserver):
         if base64_length(len(preview.data)) > budget:
             notes.append(f"{image.filename}: even the smallest preview is over the inline budget; not shown.")
             return None
-        text = pybase64.b64encode_as_string(preview.data)
+        text = _base64(preview.data)
         return (text, preview.mime_type), PreviewInfo(shown="preview", width=preview.width, height=preview.height,
                                                       mime_type=preview.mime_type, base64_bytes=len(text))
 

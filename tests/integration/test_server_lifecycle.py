@@ -87,7 +87,8 @@ async def test_shutdown_closes_the_state_file(tmp_path):
 def test_building_the_server_imports_neither_pillow_nor_sqlite_nor_the_sdk(tmp_path):
     """What `initialize` needs is all a fresh process imports before it serves: Pillow (~10 ms, 2.5 MiB), sqlite3
     and the OpenAI SDK (~0.25 s, 13 MiB) come with the first use that needs them; a stdio server never imports
-    the HTTP extras (pyjwt for auth, prometheus-client for metrics)."""
+    the HTTP extras (pyjwt for auth, prometheus-client for metrics); pybase64 and the preview threads' pool come
+    with the first image."""
     import os
     import subprocess
     import sys
@@ -96,7 +97,8 @@ def test_building_the_server_imports_neither_pillow_nor_sqlite_nor_the_sdk(tmp_p
              "from gpt_image_2_mcp.entrypoints import cli\n"
              "from gpt_image_2_mcp.entrypoints.mcp_server import build_server\n"
              "build_server(cli.build_container(None))\n"
-             "deferred = ('PIL', 'sqlite3', 'openai', 'redis', 'jwt', 'prometheus_client')\n"
+             "deferred = ('PIL', 'sqlite3', 'openai', 'redis', 'jwt', 'prometheus_client', 'pybase64',\n"
+             "            'concurrent.futures.thread')\n"
              "print(sorted(m for m in deferred if m in sys.modules))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GPT_IMAGE_2_"))}
     env.update(OPENAI_API_KEY=TEST_KEY, GPT_IMAGE_2_OUTPUT_DIR=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"))
