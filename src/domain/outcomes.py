@@ -30,6 +30,9 @@ class Placement:
     owner: str = LOCAL_OWNER
     confirm: CostConfirmer | None = None
     """Asked before a call above the confirmation threshold is sent (None: such a call is refused)."""
+    inline: str = "preview"
+    """How the caller will be shown the images ("preview", "full" or "none"), so that only the work its result
+    needs is started early."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,9 +91,10 @@ class SavedImagesObserver(Protocol):
     """Told of a call's images the moment they are on disk, before the call books, catalogues and returns them."""
 
     @abstractmethod
-    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
-        """`images` were written with these bytes. Called on the event loop: start work, do not do it here (the
-        call waits), and never raise (the images are saved; nothing may turn that into a failure)."""
+    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
+        """`images` were written with these bytes, for a caller who wants them shown `inline` (Placement.inline).
+        Called on the event loop: start work, do not do it here (the call waits), and never raise (the images
+        are saved; nothing may turn that into a failure)."""
 
 
 class ImageSource(Protocol):

@@ -102,7 +102,7 @@ class ImageWorkflow:
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)
         contents = tuple(image.data for image in result.images)
-        self._tell_observer(images, contents)
+        self._tell_observer(images, contents, placement.inline)
         cost = self._cost(result, options)
         await self._settle(booked, 0.0 if result.placeholder else cost)
         await progress(steps, steps, f"saved {len(images)} image(s)")
@@ -123,12 +123,12 @@ class ImageWorkflow:
             contents=contents,
         )
 
-    def _tell_observer(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
+    def _tell_observer(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
         # The previews can start on another core while this call books, catalogues and records its job.
         if self._observer is None:
             return
         try:
-            self._observer.saved(images, contents)
+            self._observer.saved(images, contents, inline)
         except Exception:  # the images are saved: an observer that fails costs the head start, not the call
             log.exception("the saved-images observer failed")
 

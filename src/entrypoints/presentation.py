@@ -75,12 +75,14 @@ class Presenter(SavedImagesObserver):
         """image id -> (the byte budget it was made for, the preview being made)."""
         self._lock = threading.Lock()  # saved() runs on the event loop, inline_images() in a worker thread
 
-    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes]) -> None:
-        if len(contents) != len(images):
+    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
+        if inline == "none" or len(contents) != len(images):
             return
         budget = self._max_bytes // max(1, len(images))
         for image, data in zip(images, contents, strict=True):
-            if image.image_id is None or self._fits_as_is(image, data, budget):
+            shown_as_saved = self._fits_as_is(image, data, budget) or (
+                inline == "full" and base64_length(len(data)) <= budget)
+            if image.image_id is None or shown_as_saved:
                 continue
             future = _previews().submit(self._codec.preview, data, self._max_edge, budget)
             with self._lock:

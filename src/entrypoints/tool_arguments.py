@@ -83,6 +83,7 @@ def placement(
         save_partials=bool(arguments.get("save_partials")),
         owner=owner,
         confirm=confirm,
+        inline=arguments.get("inline") or "preview",
     )
 
 

@@ -104,6 +104,19 @@ async def test_an_image_within_the_edge_and_byte_limits_is_shown_as_saved_withou
     assert len(made) == 1, "an image over the edge limit is previewed (the recording codec is the one in use)"
 
 
+async def test_no_preview_is_made_for_a_caller_who_will_not_be_shown_one(tmp_path):
+    made = []
+    server = recording_server(tmp_path, made)
+    async with Client(server, mode="legacy") as client:
+        none = await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048", "inline": "none"})
+        full = await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048", "inline": "full"})
+        assert made == [], "neither the head start at the save nor the result made a preview"
+        await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
+    assert [b.type for b in none.content] == ["text", "resource_link"]
+    assert full.structured_content["images"][0]["inline"]["shown"] == "full"
+    assert len(made) == 1, "the same image with the default inline mode is previewed"
+
+
 async def test_the_preview_started_when_the_image_was_saved_is_the_one_the_result_shows(tmp_path):
     made = []
     server = recording_server(tmp_path, made)
