@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,13 +39,14 @@ _preview_pool: ThreadPoolExecutor | None = None
 
 
 def _previews() -> ThreadPoolExecutor:
-    # One pool per process, made at the first image: decoding and encoding release the GIL, so two workers keep
-    # both cores busy, and more would only hold more decoded images in memory at once.
+    # One pool per process, made at the first image. Decoding and encoding release the GIL, so a worker per core
+    # keeps the cores busy; more would only hold more decoded images (~60 MB each at 4K) in memory at once.
     global _preview_pool
     if _preview_pool is None:
         from concurrent.futures import ThreadPoolExecutor  # imported with the first image, not at start-up
 
-        _preview_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preview")
+        workers = max(2, min(8, os.cpu_count() or 2))
+        _preview_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preview")
     return _preview_pool
 
 
