@@ -22,6 +22,7 @@ from . import cli_images
 from .cli_state import add_commands as add_state_commands
 from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
+from .interrupts import StdioInterrupts
 from .settings import ConfigurationError, Settings, load_settings
 
 log = logging.getLogger("gpt_image_2_mcp")
@@ -84,6 +85,8 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    interrupts = StdioInterrupts(leave_now, EXIT_INTERRUPTED)
+    interrupts.while_starting()
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
     # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
@@ -97,7 +100,8 @@ def serve(args: argparse.Namespace) -> int:
             check_http_settings(settings)
         configure_logging(settings)
         announce(settings, container.sink().default_folder)
-        server = build_server(container)
+        server = build_server(container, interrupts if settings.transport == "stdio" else None)
+        interrupts.before_serving()  # uvicorn and asyncio each install their own handler
         if settings.transport == "http":
             return serve_http(server, container)
         if sys.stdin.isatty():

@@ -26,6 +26,7 @@ from .container import Container
 from .icons import server_icons, tool_icons
 from .image_resources import TEMPLATES, ImageResources, is_image_uri
 from .image_tools import ImageTools
+from .interrupts import StdioInterrupts
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
 from .owners import owner_of, require_authentication
@@ -109,21 +110,27 @@ def _with_resources_changed(defaults: Callable[..., Any], notification_options: 
     return defaults(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
 
 
-def build_server(container: Container) -> MCPServer:
+def build_server(container: Container, interrupts: StdioInterrupts | None = None) -> MCPServer:
     settings = container.settings()
     use_cases = UseCases(container)
 
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as group:
-            group.start_soon(use_cases.sweep_jobs_every, JOB_SWEEP_S)
-            try:
-                yield
-            finally:
-                group.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            await use_cases.stop_jobs()
-            await shut_down(container)
+        if interrupts is not None:
+            interrupts.watch()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(use_cases.sweep_jobs_every, JOB_SWEEP_S)
+                try:
+                    yield
+                finally:
+                    group.cancel_scope.cancel()
+        finally:  # cancelled too (Ctrl-C): the jobs are stopped and recorded, the state store closed
+            with anyio.CancelScope(shield=True):
+                await use_cases.stop_jobs()
+                await shut_down(container)
+            if interrupts is not None:
+                interrupts.after_shutdown()
 
     # The SDK is imported in a daemon thread (shutdown never waits for it), started after the first message.
     warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []

@@ -1,11 +1,13 @@
 """Every failure explains itself, through the installed console script: tool errors read the same with and
 without a progress token, bad configuration is one line per variable, Ctrl-C is quiet."""
 
+import json
 import os
 import pty
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -91,6 +93,40 @@ def test_ctrl_c_while_serving_exits_quietly(script, tmp_path):
         proc.stderr.close()
     assert proc.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+def test_ctrl_c_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as_cancelled(script, tmp_path):
+    """Once serving, asyncio cancels the server on Ctrl-C; the SDK's stdin reader is a worker thread blocked in
+    read(), so without the lifespan ending the process the server waited for stdin for ever."""
+    state = tmp_path / "state.sqlite3"
+    proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=server_env(tmp_path, GPT_IMAGE_2_STATE_URL=f"sqlite://{state}",
+                                           GPT_IMAGE_2_FAKE_LATENCY_MS="60000"), text=True)
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "generate_image", "arguments": {"prompt": "interrupted"}, "_meta": {"progressToken": 7}}},
+    ]
+    try:
+        proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        assert "request accepted" in proc.stdout.readline()  # the call is under way
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)  # stdin is still open
+        stderr = proc.stderr.read()
+    finally:
+        proc.kill()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    with sqlite3.connect(state) as db:
+        jobs = [json.loads(data) for (data,) in db.execute("SELECT data FROM jobs")]
+    assert [job["status"] for job in jobs] == ["cancelled"]
+    assert not list((tmp_path / "out").glob("**/*.png"))
 
 
 def test_run_by_hand_in_a_terminal_it_says_what_it_is_once(script, tmp_path):
