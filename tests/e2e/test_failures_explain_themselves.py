@@ -113,7 +113,10 @@ def test_ctrl_c_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as
         proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["id"] == 1
-        assert "request accepted" in proc.stdout.readline()  # the call is under way
+        seen = [proc.stdout.readline()]
+        while "request accepted" not in seen[-1] and len(seen) < 5:  # until the call is under way
+            seen.append(proc.stdout.readline())
+        assert "request accepted" in seen[-1], seen
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)  # stdin is still open
         stderr = proc.stderr.read()
