@@ -4,6 +4,9 @@ sync-wait fallback with get_image_job, merged identical calls, idempotency keys 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -29,6 +32,18 @@ def openai_env(fake, tmp_path, **extra: str) -> dict[str, str]:
 
 def generated(fake) -> int:
     return len(fake.requests_to("/v1/images/generations"))
+
+
+async def until_a_job_is(tmp_path, status: str, timeout_s: float = 30) -> None:
+    """Wait until the state store records a job with `status` (read beside the server: WAL allows readers). A
+    fixed sleep would race the first call's SDK import, which takes over a second on a slow machine."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite3")) as db:
+            if any(json.loads(data)["status"] == status for (data,) in db.execute("SELECT data FROM jobs")):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no job became {status} within {timeout_s} s")
 
 
 def saved_files(tmp_path) -> list[Path]:
@@ -164,7 +179,7 @@ async def test_a_paid_result_nobody_received_is_handed_to_the_next_identical_cal
     async with stdio_client(tmp_path, **env) as client:
         gone = await client.call_tool("generate_image", {"prompt": "an unclaimed owl", "inline": "none"})
         assert gone.structured_content["status"] == "working"
-        await asyncio.sleep(2.5)  # it finished; nobody asked for it
+        await until_a_job_is(tmp_path, "completed")  # it finished; nobody asked for it
         again = await client.call_tool("generate_image", {"prompt": "an unclaimed owl", "inline": "none"})
     assert generated(fake) == 1
     assert again.structured_content["status"] == "completed"
