@@ -1,6 +1,7 @@
 """Every failure explains itself, through the installed console script: tool errors read the same with and
 without a progress token, bad configuration is one line per variable, Ctrl-C is quiet."""
 
+import contextlib
 import json
 import os
 import pty
@@ -126,7 +127,7 @@ def test_ctrl_c_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as
             stream.close()
     assert proc.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    with sqlite3.connect(state) as db:
+    with contextlib.closing(sqlite3.connect(state)) as db:  # sqlite3's own `with` commits but does not close
         jobs = [json.loads(data) for (data,) in db.execute("SELECT data FROM jobs")]
     assert [job["status"] for job in jobs] == ["cancelled"]
     assert not list((tmp_path / "out").glob("**/*.png"))
