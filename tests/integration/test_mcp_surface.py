@@ -91,16 +91,15 @@ async def test_inline_none_shows_no_image_and_inline_full_shows_the_original(tmp
 async def test_an_image_within_the_edge_and_byte_limits_is_shown_as_saved_without_a_preview(tmp_path):
     made = []
     server = recording_server(tmp_path, made)
-    async with Client(server, mode="legacy") as client:
+    async with Client(server, mode="legacy") as client:  # one session: a server runs one lifespan
         small = await client.call_tool("generate_image", {"prompt": "x", "size": "1024x1024",
                                                           "output_format": "jpeg"})
+        assert made == [], "nothing was decoded to show it"
+        await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
     block = next(b for b in small.content if b.type == "image")
     saved = Path(small.structured_content["images"][0]["file_path"]).read_bytes()
     assert base64.b64decode(block.data) == saved and block.mime_type == "image/jpeg"
     assert small.structured_content["images"][0]["inline"]["shown"] == "full"
-    assert made == [], "nothing was decoded to show it"
-    async with Client(server, mode="legacy") as client:
-        await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
     assert len(made) == 1, "an image over the edge limit is previewed (the recording codec is the one in use)"
 
 
@@ -204,8 +203,11 @@ async def test_cancelling_aborts_the_http_request_to_openai(tmp_path):
         container = make_container(api_key="sk-cancel-0123456789", base_url=fake.base_url,
                                    output_dir=str(tmp_path / "out"))
         async with Client(build_server(container), mode="legacy") as client:
-            with anyio.move_on_after(0.3):
-                await client.call_tool("generate_image", {"prompt": "cancelled"})
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.call_tool, "generate_image", {"prompt": "cancelled"})
+                while not fake.requests_to("/v1/images/generations"):  # noqa: ASYNC110 (the fake runs in threads)
+                    await anyio.sleep(0.02)
+                group.cancel_scope.cancel()
             fake.latency = 0
             result = await client.call_tool("generate_image", {"prompt": "next", "inline": "none"})
             await anyio.sleep(1.5)
