@@ -82,9 +82,7 @@ class Presenter(SavedImagesObserver):
             return
         budget = self._max_bytes // max(1, len(images))
         for image, data in zip(images, contents, strict=True):
-            shown_as_saved = self._fits_as_is(image, data, budget) or (
-                inline == "full" and base64_length(len(data)) <= budget)
-            if image.image_id is None or shown_as_saved:
+            if image.image_id is None or self._shown_as_saved(image, data, inline, budget):
                 continue
             future = _previews().submit(self._codec.preview, data, self._max_edge, budget)
             with self._lock:
@@ -98,9 +96,11 @@ class Presenter(SavedImagesObserver):
         with self._lock:
             return self._started.pop(image.image_id, None)
 
-    def _fits_as_is(self, image: SavedImage, data: bytes, budget: int) -> bool:
-        """Small enough to show as saved: no preview to make (a JPEG or WEBP output at 1024 px often is)."""
-        return 0 < max(image.width, image.height) <= self._max_edge and base64_length(len(data)) <= budget
+    def _shown_as_saved(self, image: SavedImage, data: bytes, mode: str, budget: int) -> bool:
+        """No preview to make: the original fits the byte budget and was asked for in full, or is also within the
+        edge limit (a JPEG or WEBP output at 1024 px often is)."""
+        within_edge = 0 < max(image.width, image.height) <= self._max_edge
+        return (mode == "full" or within_edge) and base64_length(len(data)) <= budget
 
     def inline_images(
         self, images: tuple[SavedImage, ...], mode: InlineMode, contents: tuple[bytes, ...] = ()
@@ -134,8 +134,7 @@ class Presenter(SavedImagesObserver):
     ) -> tuple[InlineBlock, PreviewInfo] | None:
         if data is None:
             data = self._sink.read_back(image)
-        as_is = mode == "full" or self._fits_as_is(image, data, budget)
-        if as_is and base64_length(len(data)) <= budget:
+        if self._shown_as_saved(image, data, mode, budget):
             if head_start is not None:
                 head_start[1].cancel()
             text = _base64(data)
