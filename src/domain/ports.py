@@ -12,7 +12,7 @@ from .catalogue import ImagePage, ImageRecord
 from .jobs import Job, JobPage
 from .sessions import EditSession, Turn
 from .spend import DayTotal, SpendEntry
-from .values import BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
+from .values import ArrivedImage, BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
 PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
 """Called with (index, image bytes) for each partial image a streaming call yields."""
@@ -87,14 +87,15 @@ class ImageCodec(Protocol):
         """A copy no longer than `max_edge` whose base64 fits `max_bytes` (or the smallest one possible)."""
 
 
-class SavedImagesObserver(Protocol):
-    """Told of a call's images the moment they are on disk, before the call books, catalogues and returns them."""
+class ArrivingImagesObserver(Protocol):
+    """Told of a call's images as they arrive, just before they are saved: work on them (a preview) can then run
+    on another core during the save and while the call books, catalogues and returns them."""
 
     @abstractmethod
-    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
-        """`images` were written with these bytes, for a caller who wants them shown `inline` (Placement.inline).
-        Called on the event loop: start work, do not do it here (the call waits), and never raise (the images
-        are saved; nothing may turn that into a failure)."""
+    def arriving(self, images: Sequence[ArrivedImage], inline: str) -> None:
+        """A call's `images`, for a caller who wants them shown `inline` (Placement.inline). Called on the event
+        loop right before the save: start work, do not do it here (the save waits), do not touch the files (they
+        are being written), and never raise (nothing may stand between paid-for bytes and the disk)."""
 
 
 class ImageSource(Protocol):

@@ -14,6 +14,7 @@ from .catalogue import ImageRecord, new_image_id
 from .errors import BackendProtocolError, ImageServerError, InvalidRequest
 from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import (
+    ArrivingImagesObserver,
     ImageBackend,
     ImageCatalogue,
     ImageCodec,
@@ -21,13 +22,13 @@ from .ports import (
     ImageSource,
     PartialImageHandler,
     ProgressReporter,
-    SavedImagesObserver,
 )
 from .pricing import cost_from_usage, estimate_cost, estimate_image_cost
 from .render_settings import RenderOptions
 from .spend import SpendEntry, SpendGuard
 from .values import (
     MAX_EDIT_INPUTS,
+    ArrivedImage,
     BackendResult,
     EditRequest,
     GenerationRequest,
@@ -60,7 +61,7 @@ class ImageWorkflow:
         catalogue: ImageCatalogue,
         spend: SpendGuard,
         clock: Callable[[], float] = time.time,
-        observer: SavedImagesObserver | None = None,
+        observer: ArrivingImagesObserver | None = None,
     ) -> None:
         self._sink = sink
         self._codec = codec
@@ -91,7 +92,7 @@ class ImageWorkflow:
 
         async def on_partial(index: int, data: bytes) -> None:
             if placement.save_partials:
-                partials.append(self._store(data, folder, placement, f"partial{index}", options)[0])
+                partials.append(self._save(self._arrived(data, options), folder, placement, f"partial{index}"))
             await progress(index + 1, steps, f"partial image {index + 1} of {options.partial_images} received")
 
         try:
@@ -102,7 +103,6 @@ class ImageWorkflow:
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)
         contents = tuple(image.data for image in result.images)
-        self._tell_observer(images, contents, placement.inline)
         cost = self._cost(result, options)
         await self._settle(booked, 0.0 if result.placeholder else cost)
         await progress(steps, steps, f"saved {len(images)} image(s)")
@@ -123,14 +123,15 @@ class ImageWorkflow:
             contents=contents,
         )
 
-    def _tell_observer(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
-        # The previews can start on another core while this call books, catalogues and records its job.
+    def _tell_observer(self, images: Sequence[ArrivedImage], inline: str) -> None:
+        # The previews can start on another core while the images are written and the call books, catalogues
+        # and records its job.
         if self._observer is None:
             return
         try:
-            self._observer.saved(images, contents, inline)
-        except Exception:  # the images are saved: an observer that fails costs the head start, not the call
-            log.exception("the saved-images observer failed")
+            self._observer.arriving(images, inline)
+        except Exception:  # the save comes next whatever happens: an observer that fails costs the head start
+            log.exception("the arriving-images observer failed")
 
     async def _settle(self, booked: SpendEntry, actual_usd: float) -> None:
         try:
@@ -144,32 +145,33 @@ class ImageWorkflow:
         if not result.images:
             raise BackendProtocolError("The API answered without any image. Try again; if it persists, "
                                        "rephrase the prompt.", request_id=result.request_id)
-        many = len(result.images) > 1
-        stored = [
-            self._store(image.data, folder, placement, f"{index + 1}" if many else None, options)
-            for index, image in enumerate(result.images)
+        arrived = [self._arrived(image.data, options) for image in result.images]
+        self._tell_observer(arrived, placement.inline)
+        many = len(arrived) > 1
+        saved = [
+            self._save(image, folder, placement, f"{index + 1}" if many else None)
+            for index, image in enumerate(arrived)
         ]
-        unreadable = [saved.path for saved, readable in stored if not readable]
+        unreadable = [image.path for image, came in zip(saved, arrived, strict=True) if not came.readable]
         if unreadable:
             raise BackendProtocolError(
                 f"The API returned data that is not a readable image; it was kept at {', '.join(unreadable)}."
             )
-        return [saved for saved, _ in stored]
+        return saved
 
-    def _store(
-        self, data: bytes, folder: str, placement: Placement, label: str | None, options: RenderOptions
-    ) -> tuple[SavedImage, bool]:
+    def _arrived(self, data: bytes, options: RenderOptions) -> ArrivedImage:
         try:
             width, height, mime = self._codec.probe(data)
-        except ImageServerError:
+        except ImageServerError:  # kept all the same: it was paid for
             width = height = 0
             mime = options.output_format.mime_type
-        stored = self._sink.save(
-            data, folder=folder, extension=file_extension(mime), prefix=placement.filename_prefix, label=label
-        )
-        saved = SavedImage(stored.path, stored.filename, width, height, stored.size_bytes, mime, stored.rescued,
-                           stored.file_id, new_image_id())
-        return saved, width > 0
+        return ArrivedImage(new_image_id(), data, width, height, mime)
+
+    def _save(self, image: ArrivedImage, folder: str, placement: Placement, label: str | None) -> SavedImage:
+        stored = self._sink.save(image.data, folder=folder, extension=file_extension(image.mime_type),
+                                 prefix=placement.filename_prefix, label=label)
+        return SavedImage(stored.path, stored.filename, image.width, image.height, stored.size_bytes,
+                          image.mime_type, stored.rescued, stored.file_id, image.image_id)
 
     async def record(self, outcome: Outcome) -> Outcome:
         """Catalogue the outcome's images (under its session and turn, if any). The images are on disk already:

@@ -178,6 +178,23 @@ class BackendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ArrivedImage:
+    """An image the API returned, read but not yet saved: the id it will be catalogued under, its bytes and what
+    they are."""
+
+    image_id: str
+    data: bytes
+    width: int
+    height: int
+    mime_type: str
+
+    @property
+    def readable(self) -> bool:
+        """Whether the bytes are an image the codec can read (an unreadable one is saved, then reported)."""
+        return self.width > 0
+
+
+@dataclass(frozen=True, slots=True)
 class SavedImage:
     """An image on disk."""
 

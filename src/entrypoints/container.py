@@ -113,12 +113,12 @@ class Container(containers.DeclarativeContainer):
         confirm_above_usd=settings.provided.confirm_above_usd,
     )
     spend_guard = providers.Singleton(SpendGuard, ledger=spend_ledger, policy=spend_policy)
-    # Told of images as soon as they are saved: the MCP server's presenter, which starts their previews then
-    # (build_server overrides this); the command line shows no previews, so nothing there.
-    saved_images_observer = providers.Object(None)
+    # Told of images as they arrive, before they are saved: the MCP server's presenter, which starts their
+    # previews then (build_server overrides this); the command line shows no previews, so nothing there.
+    arriving_images_observer = providers.Object(None)
     workflow = providers.Singleton(
         ImageWorkflow, sink=sink, codec=codec, catalogue=image_catalogue, spend=spend_guard,
-        observer=saved_images_observer,
+        observer=arriving_images_observer,
     )
     generate_image = providers.Singleton(GenerateImage, backend=backend, workflow=workflow)
     edit_image = providers.Singleton(EditImage, backend=backend, workflow=workflow, source=image_source)

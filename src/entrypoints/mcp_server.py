@@ -138,7 +138,7 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
     sink = container.sink()
     images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
-    container.saved_images_observer.override(providers.Object(presenter))
+    container.arriving_images_observer.override(providers.Object(presenter))
     http = settings.transport == "http"
     extras = None
     if http:  # auth (pyjwt, cryptography) and metrics cost ~30 ms to import: a stdio server never needs them

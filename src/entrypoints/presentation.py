@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
-from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSink, SavedImagesObserver
-from gpt_image_2_mcp.domain.values import Preview, SavedImage, base64_length
+from gpt_image_2_mcp.domain.ports import ArrivingImagesObserver, ImageCodec, ImageSink
+from gpt_image_2_mcp.domain.values import ArrivedImage, Preview, SavedImage, base64_length
 
 from .image_resources import image_uri
 from .tool_outputs import ImageInfo, ImageToolOutput, PreviewInfo, UsageInfo
@@ -62,11 +62,11 @@ def human_size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
-class Presenter(SavedImagesObserver):
+class Presenter(ArrivingImagesObserver):
     """Builds tool results under the client's size limits: previews inline, full files on disk.
 
-    As the workflow's observer it starts each preview the moment the image is saved, on another core, while the
-    call books its cost, catalogues the image and records its job; the result then picks the preview up."""
+    As the workflow's observer it starts each preview as the image arrives, on another core, while the call saves
+    the image, books its cost, catalogues it and records its job; the result then picks the preview up."""
 
     def __init__(self, codec: ImageCodec, sink: ImageSink, max_edge: int, max_bytes: int) -> None:
         self._codec = codec
@@ -75,16 +75,16 @@ class Presenter(SavedImagesObserver):
         self._max_bytes = max_bytes
         self._started: dict[str, tuple[int, Future[Preview]]] = {}
         """image id -> (the byte budget it was made for, the preview being made)."""
-        self._lock = threading.Lock()  # saved() runs on the event loop, inline_images() in a worker thread
+        self._lock = threading.Lock()  # arriving() runs on the event loop, inline_images() in a worker thread
 
-    def saved(self, images: Sequence[SavedImage], contents: Sequence[bytes], inline: str) -> None:
-        if inline == "none" or len(contents) != len(images):
+    def arriving(self, images: Sequence[ArrivedImage], inline: str) -> None:
+        if inline == "none":
             return
         budget = self._max_bytes // max(1, len(images))
-        for image, data in zip(images, contents, strict=True):
-            if image.image_id is None or self._shown_as_saved(image, data, inline, budget):
+        for image in images:
+            if not image.readable or self._shown_as_saved(image.width, image.height, image.data, inline, budget):
                 continue
-            future = _previews().submit(self._codec.preview, data, self._max_edge, budget)
+            future = _previews().submit(self._codec.preview, image.data, self._max_edge, budget)
             with self._lock:
                 self._started[image.image_id] = (budget, future)
                 while len(self._started) > _HEAD_STARTS_KEPT:
@@ -96,10 +96,10 @@ class Presenter(SavedImagesObserver):
         with self._lock:
             return self._started.pop(image.image_id, None)
 
-    def _shown_as_saved(self, image: SavedImage, data: bytes, mode: str, budget: int) -> bool:
+    def _shown_as_saved(self, width: int, height: int, data: bytes, mode: str, budget: int) -> bool:
         """No preview to make: the original fits the byte budget and was asked for in full, or is also within the
         edge limit (a JPEG or WEBP output at 1024 px often is)."""
-        within_edge = 0 < max(image.width, image.height) <= self._max_edge
+        within_edge = 0 < max(width, height) <= self._max_edge
         return (mode == "full" or within_edge) and base64_length(len(data)) <= budget
 
     def inline_images(
@@ -134,7 +134,7 @@ class Presenter(SavedImagesObserver):
     ) -> tuple[InlineBlock, PreviewInfo] | None:
         if data is None:
             data = self._sink.read_back(image)
-        if self._shown_as_saved(image, data, mode, budget):
+        if self._shown_as_saved(image.width, image.height, data, mode, budget):
             if head_start is not None:
                 head_start[1].cancel()
             text = _base64(data)

@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from dependency_injector import providers
 from PIL import Image
 
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
@@ -30,6 +31,39 @@ async def test_generating_saves_every_image_at_the_requested_size(fake_container
         assert image.size_bytes == Path(image.path).stat().st_size
     assert outcome.placeholder and "OPENAI_API_KEY" in outcome.notes[0]
     assert outcome.cost_usd > 0
+
+
+class ArrivalRecorder:
+    """An observer that notes what it was told and whether each image was already on disk."""
+
+    def __init__(self, folder: Path, fail: bool = False) -> None:
+        self.folder, self.fail, self.heard = folder, fail, []
+
+    def arriving(self, images, inline):
+        files_then = list(self.folder.glob("*")) if self.folder.exists() else []
+        self.heard.append((tuple(images), inline, files_then))
+        if self.fail:
+            raise RuntimeError("a broken observer")
+
+
+async def test_the_observer_hears_of_the_images_before_they_are_saved_under_the_same_ids(fake_container, tmp_path):
+    recorder = ArrivalRecorder(tmp_path / "out")
+    fake_container.arriving_images_observer.override(providers.Object(recorder))
+    options = RenderOptions(size=ImageSize(1536, 1024), n=2, quality=Quality.LOW)
+    outcome = await fake_container.generate_image()(GenerationRequest("a red fox", options), Placement(inline="full"))
+    [(arrived, inline, files_then)] = recorder.heard
+    assert inline == "full" and files_then == [], "told before the save, so its work can overlap the write"
+    assert [a.image_id for a in arrived] == [i.image_id for i in outcome.images]
+    assert [a.data for a in arrived] == [Path(i.path).read_bytes() for i in outcome.images]
+    assert {(a.width, a.height, a.mime_type) for a in arrived} == {(1536, 1024, "image/png")}
+
+
+async def test_an_observer_that_fails_does_not_stop_the_save(fake_container, tmp_path):
+    recorder = ArrivalRecorder(tmp_path / "out", fail=True)
+    fake_container.arriving_images_observer.override(providers.Object(recorder))
+    outcome = await fake_container.generate_image()(GenerationRequest("x"))
+    assert recorder.heard and Path(outcome.images[0].path).is_file()
+    assert outcome.images[0].image_id in {a.image_id for a in recorder.heard[0][0]}
 
 
 async def test_the_fake_backend_is_the_default_without_a_key():
