@@ -109,20 +109,20 @@ async def test_no_preview_is_made_for_a_caller_who_will_not_be_shown_one(tmp_pat
     async with Client(server, mode="legacy") as client:
         none = await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048", "inline": "none"})
         full = await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048", "inline": "full"})
-        assert made == [], "neither the head start at the save nor the result made a preview"
+        assert made == [], "neither the head start as the image arrived nor the result made a preview"
         await client.call_tool("generate_image", {"prompt": "x", "size": "2048x2048"})
     assert [b.type for b in none.content] == ["text", "resource_link"]
     assert full.structured_content["images"][0]["inline"]["shown"] == "full"
     assert len(made) == 1, "the same image with the default inline mode is previewed"
 
 
-async def test_the_preview_started_when_the_image_was_saved_is_the_one_the_result_shows(tmp_path):
+async def test_the_preview_started_when_the_image_arrived_is_the_one_the_result_shows(tmp_path):
     made = []
     server = recording_server(tmp_path, made)
     async with Client(server, mode="legacy") as client:
         result = await client.call_tool("generate_image", {"prompt": "a city", "size": "3840x2160", "n": 2})
     shown = [base64.b64decode(b.data) for b in result.content if b.type == "image"]
-    assert len(made) == 2, "one preview per image, made once: at the save, not again for the result"
+    assert len(made) == 2, "one preview per image, made once: as it arrived, not again for the result"
     assert sorted(shown) == sorted(preview.data for preview in made)
     for info in result.structured_content["images"]:
         assert info["inline"]["shown"] == "preview" and max(info["inline"]["width"], info["inline"]["height"]) <= 1568
