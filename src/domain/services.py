@@ -146,7 +146,7 @@ class ImageWorkflow:
             raise BackendProtocolError("The API answered without any image. Try again; if it persists, "
                                        "rephrase the prompt.", request_id=result.request_id)
         arrived = [self._arrived(image.data, options) for image in result.images]
-        self._tell_observer(arrived, placement.inline)
+        self._tell_observer(arrived, placement.inline)  # starts work elsewhere; nothing it does can stop the save
         many = len(arrived) > 1
         saved = [
             self._save(image, folder, placement, f"{index + 1}" if many else None)
