@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gpt_image_2_mcp.adapters import local_path_policy as policy
 from gpt_image_2_mcp.adapters.local_path_policy import (
     case_insensitive_fs,
     is_within,
@@ -104,6 +105,27 @@ def test_case_is_ignored_only_on_case_insensitive_file_systems(home):
     assert write_refusal(Path("/ETC/cron.d"), home, case_insensitive=True) == "the system folder /etc"
     assert read_refusal(shouting, home, case_insensitive=False) is None
     assert write_refusal(home / ".SSH", home, case_insensitive=False) is None
+
+
+def test_unicode_forms_of_a_home_are_compared_by_the_full_rules(tmp_path):
+    # A home named with a composed é, a path that spells it with e + a combining accent (as macOS hands names
+    # over): on a case-insensitive file system both are the same folder, and the refusal must see that.
+    home = tmp_path / "Jos\u00e9"
+    home.mkdir()
+    decomposed = Path(str(home).replace("\u00e9", "e\u0301")) / ".SSH"
+    assert write_refusal(decomposed, home, case_insensitive=True) == f"the credentials folder {home / '.ssh'}"
+    assert read_refusal(decomposed / "id_rsa", home, case_insensitive=True) == f"the credentials folder {home / '.ssh'}"
+    assert write_refusal(decomposed, home, case_insensitive=False) is None
+    assert write_refusal(home / "Pictures", home, case_insensitive=True) is None
+
+
+def test_folders_the_path_cannot_be_in_are_ruled_out_without_probing_the_file_system(home, monkeypatch):
+    probed: list[Path] = []
+    monkeypatch.setattr(policy, "case_insensitive_fs", lambda folder: probed.append(folder) or False)
+    assert write_refusal(home / "Pictures" / "cats", home) is None
+    assert probed == []  # ~60 refused folders, none of them a prefix of the path's text
+    assert write_refusal(home / ".ssh" / "keys", home) == f"the credentials folder {home / '.ssh'}"
+    assert probed == [home / ".ssh"]
 
 
 def test_is_within_compares_by_whole_names():
