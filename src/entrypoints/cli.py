@@ -24,7 +24,6 @@ from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
 from .interrupts import StdioInterrupts
 from .settings import ConfigurationError, Settings, load_settings
-from .stdio_pipes import widen_pipes
 
 log = logging.getLogger("gpt_image_2_mcp")
 EXIT_USAGE = 2
@@ -107,7 +106,6 @@ def serve(args: argparse.Namespace) -> int:
             return serve_http(server, container)
         if sys.stdin.isatty():
             log.warning(INTERACTIVE_HINT)
-        widen_pipes()
     server.run("stdio")
     leave_now(0)
 

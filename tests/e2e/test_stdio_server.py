@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gpt_image_2_mcp.entrypoints.stdio_pipes import PIPE_BYTES
 from tests.conftest import write_png
-from tests.e2e.conftest import RawServer, server_env, stdio_client
+from tests.e2e.conftest import server_env, stdio_client
 from tests.fakes.fake_openai_server import FakeOpenAIServer
 
 TOOLS = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session", "end_edit_session",
@@ -184,20 +183,6 @@ def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
     assert results[3]["result"]["isError"] is False and results[4]["result"]["isError"] is True
     assert "FAKE backend" in stderr  # logs went to stderr
     assert "NOISE FROM A DEPENDENCY" in stderr and "RAW FD NOISE" in stderr  # and so did the noise
-
-
-def test_the_server_widens_both_stdio_pipes_before_it_answers(tmp_path):
-    fcntl = pytest.importorskip("fcntl")
-    if not hasattr(fcntl, "F_GETPIPE_SZ"):
-        pytest.skip("pipe sizes are a Linux feature")
-    server = RawServer(tmp_path)  # answered initialize
-    try:
-        assert fcntl.fcntl(server.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
-        assert fcntl.fcntl(server.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
-        result = server.call("generate_image", {"prompt": "a lighthouse"})
-        assert not result["isError"] and [b for b in result["content"] if b["type"] == "image"]
-    finally:
-        server.close()
 
 
 def test_the_cli_generates_and_prints_the_path(tmp_path, script):
