@@ -148,5 +148,7 @@ def _summarise(outcome: Outcome) -> None:
     for note in outcome.notes:
         print(note, file=sys.stderr)
     first = outcome.images[0]
-    print(f"{len(outcome.images)} image(s), {first.width}x{first.height}, estimated cost ${outcome.cost_usd:.4f}, "
-          f"backend {outcome.backend}", file=sys.stderr)
+    # A placeholder's estimate is what the real call would cost: say so, or it reads as money spent.
+    spent = " (placeholder: nothing was spent)" if outcome.placeholder else ""
+    print(f"{len(outcome.images)} image(s), {first.width}x{first.height}, estimated cost ${outcome.cost_usd:.4f}"
+          f"{spent}, backend {outcome.backend}", file=sys.stderr)

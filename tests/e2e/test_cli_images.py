@@ -43,6 +43,7 @@ def test_edit_takes_relative_images_and_output_dir_from_the_shell_and_prints_the
     assert result["requested"]["images"] == [str(original)] and result["applied"]["quality"] == "low"
     assert result["backend"] == "fake" and result["placeholder"] is True and result["cost_usd_estimated"] > 0
     assert "PLACEHOLDER" in edited.stderr  # not quiet: the notes and the summary go to stderr
+    assert "estimated cost $" in edited.stderr and "(placeholder: nothing was spent)" in edited.stderr
     catalogue = json.loads(run(script, cwd, "images", "--json", "--limit", "1").stdout)
     assert catalogue[0]["id"] == image["image_id"] and catalogue[0]["prompt"] == "make the teapot blue"
 
@@ -71,6 +72,7 @@ def test_quiet_silences_warnings_of_a_real_api_call_too(script, tmp_path):
         quiet = run(script, cwd, "generate", "a kite", "--quiet", **env)
     assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
     assert "retrying" in loud.stderr  # the retry warned ...
+    assert "estimated cost $" in loud.stderr and "nothing was spent" not in loud.stderr  # a real call's cost
     assert quiet.stderr == "" and Path(quiet.stdout.strip()).is_file()  # ... except under --quiet
 
 
