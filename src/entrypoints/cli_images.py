@@ -21,7 +21,7 @@ from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
 from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS, GenerationRequest
 
 from .container import Container
-from .presentation import Presenter
+from .presentation import Presenter, nothing_spent
 from .tool_arguments import (
     BackgroundArg,
     Compression,
@@ -148,7 +148,5 @@ def _summarise(outcome: Outcome) -> None:
     for note in outcome.notes:
         print(note, file=sys.stderr)
     first = outcome.images[0]
-    # A placeholder's estimate is what the real call would cost: say so, or it reads as money spent.
-    spent = " (placeholder: nothing was spent)" if outcome.placeholder else ""
     print(f"{len(outcome.images)} image(s), {first.width}x{first.height}, estimated cost ${outcome.cost_usd:.4f}"
-          f"{spent}, backend {outcome.backend}", file=sys.stderr)
+          f"{nothing_spent(outcome)}, backend {outcome.backend}", file=sys.stderr)

@@ -190,13 +190,18 @@ class Presenter(ArrivingImagesObserver):
             lines.append(f"Tokens: {usage.input_text_tokens} text in, {usage.input_image_tokens} image in, "
                          f"{usage.output_tokens} out ({usage.total_tokens} total)")
         cost = f"Estimated cost: ${outcome.cost_usd:.4f}"
-        lines.append(cost + (" (placeholder: nothing was spent)" if outcome.placeholder else ""))
+        lines.append(cost + nothing_spent(outcome))
         if outcome.request_id:
             lines.append(f"Request id: {outcome.request_id}")
         if outcome.partials:
             lines.append("Partial images saved: " + ", ".join(p.path for p in outcome.partials))
         lines += [n for n in (*outcome.notes, *notes) if not (outcome.placeholder and n == outcome.notes[0])]
         return "\n".join(lines)
+
+
+def nothing_spent(outcome: Outcome) -> str:
+    """What follows a placeholder's estimated cost (what the real call would cost), lest it read as money spent."""
+    return " (placeholder: nothing was spent)" if outcome.placeholder else ""
 
 
 def _where(outcome: Outcome) -> str:
