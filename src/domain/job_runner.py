@@ -186,7 +186,11 @@ class JobRunner:
                         f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "
                         f"{earlier.job_id}, {earlier.tool}). Use a new key for new arguments, or repeat the "
                         "first call's arguments exactly to get its result.")
-                return Submission(self._judged(earlier), replay_note(earlier, "idempotency_key"), False)
+                # A key makes a retry safe: it hands back a result, or joins the call still making it. A call that
+                # ended without one (cancelled, failed, an error) is what the retry is for, so it runs again.
+                earlier = self._judged(earlier)
+                if not earlier.ended_without_result:
+                    return Submission(earlier, replay_note(earlier, "idempotency_key"), False)
         for running in self._running.values():
             same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
             if same and not running.job.status.finished:

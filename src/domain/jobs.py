@@ -79,6 +79,11 @@ class Job:
     def expired(self, now: float) -> bool:
         return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000
 
+    @property
+    def ended_without_result(self) -> bool:
+        """Cancelled, failed or finished with an error: nothing for a retry to be given back."""
+        return self.status is not JobStatus.WORKING and (self.status is not JobStatus.COMPLETED or self.is_error)
+
 
 @dataclass(frozen=True, slots=True)
 class JobPage:

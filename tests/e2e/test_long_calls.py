@@ -173,6 +173,19 @@ async def test_an_idempotency_key_replays_across_restarts_and_processes_and_refu
     assert conflict.is_error and "boat-1" in conflict.content[0].text and "different call" in conflict.content[0].text
 
 
+async def test_a_retry_with_the_key_of_a_failed_call_reaches_the_api_and_is_then_replayed(fake, tmp_path):
+    call = {"prompt": "a keyed kite", "inline": "none", "idempotency_key": "kite-1"}
+    fake.script("generations", FakeOpenAIServer.error(503, "overloaded", type="server_error"))
+    async with stdio_client(tmp_path, **openai_env(fake, tmp_path, GPT_IMAGE_2_MAX_ATTEMPTS="1")) as client:
+        failed = await client.call_tool("generate_image", call)
+        retried = await client.call_tool("generate_image", call)
+        replayed = await client.call_tool("generate_image", call)
+    assert failed.is_error and not retried.is_error and generated(fake) == 2
+    assert "no new API request" not in retried.content[0].text
+    assert replayed.structured_content["images"] == retried.structured_content["images"]
+    assert "no new API request" in replayed.content[0].text
+
+
 async def test_a_paid_result_nobody_received_is_handed_to_the_next_identical_call(fake, tmp_path):
     fake.latency = 2.0
     env = openai_env(fake, tmp_path, GPT_IMAGE_2_SYNC_WAIT_S="0.5")

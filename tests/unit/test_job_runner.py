@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
-from gpt_image_2_mcp.domain.errors import IdempotencyConflict, InvalidRequest, JobNotFound
+from gpt_image_2_mcp.domain.errors import BackendUnavailable, IdempotencyConflict, InvalidRequest, JobNotFound
 from gpt_image_2_mcp.domain.job_runner import JobCall, JobRunner
 from gpt_image_2_mcp.domain.jobs import JobStatus
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
@@ -73,6 +73,58 @@ async def test_an_idempotency_key_replays_and_refuses_other_arguments():
     with pytest.raises(IdempotencyConflict, match="different call"):
         await runner.submit(call(fingerprint="other", key="k1"), work)
     assert work.made == 1
+
+
+class FailsFirst(Work):
+    """A paid call whose first attempt ends in a tool error (an API 503, say) and whose retry succeeds."""
+
+    async def __call__(self, progress) -> Outcome:
+        self.made += 1
+        if self.made == 1:
+            raise BackendUnavailable("the API is busy; try again in a minute")
+        return outcome()
+
+
+async def test_a_retry_with_the_key_of_a_call_that_failed_runs_again_and_is_then_replayed():
+    runner, work = JobRunner(InMemoryJobStore()), FailsFirst()
+    first = await runner.submit(call(key="k1"), work)
+    failed = await runner.wait("alice", first.job.job_id, 5)
+    assert failed.is_error and "try again" in failed.error
+    retry = await runner.submit(call(key="k1"), work)
+    done = await runner.wait("alice", retry.job.job_id, 5)
+    assert retry.job.job_id != first.job.job_id and retry.fresh
+    assert done.status is JobStatus.COMPLETED and not done.is_error
+    replay = await runner.submit(call(key="k1"), work)
+    assert replay.job.job_id == retry.job.job_id and not replay.fresh
+    assert work.made == 2
+
+
+async def test_a_retry_with_the_key_of_a_cancelled_call_runs_again():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    first = await runner.submit(call(key="k1"), work)
+    await asyncio.sleep(0)
+    assert (await runner.cancel("alice", first.job.job_id)).status is JobStatus.CANCELLED
+    retry = await runner.submit(call(key="k1"), work)
+    work.release.set()
+    assert retry.job.job_id != first.job.job_id
+    assert (await runner.wait("alice", retry.job.job_id, 5)).status is JobStatus.COMPLETED
+    assert work.made == 2
+
+
+async def test_a_retry_with_the_key_of_a_call_whose_process_died_runs_again_but_not_while_it_lives():
+    clock = [1_000.0]
+    store = InMemoryJobStore(clock=lambda: clock[0])
+    dead, work = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="dead"), Work()
+    first = await dead.submit(call(key="k1"), work)
+    await asyncio.sleep(0)
+    alive = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="alive")
+    assert (await alive.submit(call(key="k1"), work)).job.job_id == first.job.job_id  # still working: joined
+    clock[0] += 10  # four heartbeats missed: that process died
+    retry = await alive.submit(call(key="k1"), work)
+    assert retry.job.job_id != first.job.job_id and retry.fresh
+    work.release.set()
+    assert (await alive.wait("alice", retry.job.job_id, 5)).status is JobStatus.COMPLETED
+    await dead.stop_all()
 
 
 async def test_progress_reaches_the_waiting_caller_and_the_job_status():
