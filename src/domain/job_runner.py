@@ -41,6 +41,8 @@ class _Running:
     on_status: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
     detached: bool = False
     """Someone was told to come back for the result: a caller that goes away no longer cancels the job."""
+    callers: int = 1
+    """Calls in this process waiting for the result (the one that started it, and those merged into it)."""
 
 
 class JobRunner:
@@ -78,7 +80,11 @@ class JobRunner:
         try:
             async with lock:
                 reused = await self._reuse(call)
-                return reused if reused is not None else await self._start(call, work)
+                if reused is None:
+                    return await self._start(call, work)
+                if (running := self._running.get(reused.job.job_id)) is not None:
+                    running.callers += 1
+                return reused
         finally:
             if not lock.locked():  # nobody waits on it: do not keep a lock per call ever made
                 self._submitting.pop(key, None)
@@ -122,9 +128,13 @@ class JobRunner:
             running.on_status.append(on_status)
 
     async def abandon(self, job_id: str) -> None:
-        """The only caller of a job went away before it was told of a job id: stop paying for it."""
+        """A caller went away before it was told of a job id. The last one to go stops the job (stop paying for
+        it); while another identical call still waits for it, it goes on."""
         running = self._running.get(job_id)
-        if running is not None and not running.detached and running.task is not None:
+        if running is None:
+            return
+        running.callers -= 1
+        if running.callers <= 0 and not running.detached and running.task is not None:
             running.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running.task
@@ -190,20 +200,20 @@ class JobRunner:
                 # ended without one (cancelled, failed, an error) is what the retry is for, so it runs again.
                 earlier = self._judged(earlier)
                 if not earlier.ended_without_result:
-                    return Submission(earlier, replay_note(earlier, "idempotency_key"), False)
+                    return Submission(earlier, replay_note(earlier, "idempotency_key"))
         for running in self._running.values():
             same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
             if same and not running.job.status.finished:
                 return Submission(dataclasses.replace(running.job), "An identical call was already running; "
-                                  "this one shares its result (one API request, billed once).", False)
+                                  "this one shares its result (one API request, billed once).")
         recent = await self._store.find(call.owner, fingerprint=call.fingerprint, since=now - UNCLAIMED_WINDOW_S)
         if recent is not None:
             recent = self._judged(recent)
             if recent.status is JobStatus.WORKING:
                 return Submission(recent, "An identical call is running in another server process; this one "
-                                  "shares its result.", False)
+                                  "shares its result.")
             if recent.status is JobStatus.COMPLETED and not recent.is_error and not recent.delivered:
-                return Submission(recent, replay_note(recent, "unclaimed"), False)
+                return Submission(recent, replay_note(recent, "unclaimed"))
         return None
 
     # -- running -----------------------------------------------------------------------------------------------

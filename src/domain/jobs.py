@@ -114,7 +114,7 @@ class Submission:
 
     job: Job
     note: str | None = None
-    fresh: bool = True
+    """Set when the call did not start a job of its own: what it joined or was given back, and why."""
 
 
 def replay_note(job: Job, why: str) -> str:

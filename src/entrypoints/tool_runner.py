@@ -208,7 +208,7 @@ class ToolRunner:
             return await with_progress(ctx, self._settings.heartbeat_s,
                                        lambda report: jobs.wait(job.owner, job.job_id, timeout, report))
         except BaseException:
-            if submission.fresh:  # this caller started it and went away before hearing of a job id
-                with anyio.CancelScope(shield=True):
-                    await jobs.abandon(job.job_id)
+            # This caller went away before hearing of a job id: the job stops unless another caller waits for it.
+            with anyio.CancelScope(shield=True):
+                await jobs.abandon(job.job_id)
             raise

@@ -216,6 +216,48 @@ async def test_cancelling_aborts_the_http_request_to_openai(tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 
+async def test_cancelling_one_call_leaves_the_identical_call_merged_into_its_job_to_finish(tmp_path):
+    from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(latency=1.5) as fake:
+        container = make_container(api_key="sk-merged-0123456789", base_url=fake.base_url,
+                                   output_dir=str(tmp_path / "out"))
+        runner = container.job_runner()
+        submitted = []
+        submit = runner.submit
+
+        async def counted_submit(*args, **kwargs):
+            submission = await submit(*args, **kwargs)
+            submitted.append(submission)
+            return submission
+
+        runner.submit = counted_submit
+        call = {"prompt": "shared", "inline": "none"}
+        results = []
+        async with Client(build_server(container), mode="legacy") as client:
+            first = anyio.CancelScope()
+
+            async def first_call():
+                with first:
+                    await client.call_tool("generate_image", call)
+
+            async def second_call():
+                results.append(await client.call_tool("generate_image", call))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(first_call)
+                while len(submitted) < 1:  # noqa: ASYNC110 (waits on the server's own task)
+                    await anyio.sleep(0.01)
+                group.start_soon(second_call)
+                while len(submitted) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                first.cancel()
+    assert submitted[0].job.job_id == submitted[1].job.job_id  # merged: one job, one API request
+    assert not results[0].is_error, results[0].content[0].text
+    assert Path(results[0].structured_content["images"][0]["file_path"]).is_file()
+    assert len(fake.requests_to("/v1/images/generations")) == 1
+
+
 async def test_roots_confine_reads_and_output_dir_on_the_handshake_era(tmp_path):
     from mcp.types import ListRootsResult, Root
 

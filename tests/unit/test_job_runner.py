@@ -55,7 +55,7 @@ async def test_identical_calls_share_one_job_and_other_owners_do_not():
     first, second = await asyncio.gather(runner.submit(call(), work), runner.submit(call(), work))
     bobs = await runner.submit(call(owner="bob"), work)
     work.release.set()
-    assert first.job.job_id == second.job.job_id and second.note and not second.fresh
+    assert first.job.job_id == second.job.job_id and second.note
     assert bobs.job.job_id != first.job.job_id
     await runner.wait("alice", first.job.job_id, 5)
     await runner.wait("bob", bobs.job.job_id, 5)
@@ -92,10 +92,10 @@ async def test_a_retry_with_the_key_of_a_call_that_failed_runs_again_and_is_then
     assert failed.is_error and "try again" in failed.error
     retry = await runner.submit(call(key="k1"), work)
     done = await runner.wait("alice", retry.job.job_id, 5)
-    assert retry.job.job_id != first.job.job_id and retry.fresh
+    assert retry.job.job_id != first.job.job_id and retry.note is None
     assert done.status is JobStatus.COMPLETED and not done.is_error
     replay = await runner.submit(call(key="k1"), work)
-    assert replay.job.job_id == retry.job.job_id and not replay.fresh
+    assert replay.job.job_id == retry.job.job_id and replay.note
     assert work.made == 2
 
 
@@ -121,10 +121,31 @@ async def test_a_retry_with_the_key_of_a_call_whose_process_died_runs_again_but_
     assert (await alive.submit(call(key="k1"), work)).job.job_id == first.job.job_id  # still working: joined
     clock[0] += 10  # four heartbeats missed: that process died
     retry = await alive.submit(call(key="k1"), work)
-    assert retry.job.job_id != first.job.job_id and retry.fresh
+    assert retry.job.job_id != first.job.job_id and retry.note is None
     work.release.set()
     assert (await alive.wait("alice", retry.job.job_id, 5)).status is JobStatus.COMPLETED
     await dead.stop_all()
+
+
+async def test_a_job_goes_on_while_a_merged_caller_waits_and_stops_when_the_last_caller_goes():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    first = await runner.submit(call(), work)
+    merged = await runner.submit(call(), work)
+    await asyncio.sleep(0)
+    await runner.abandon(first.job.job_id)  # the caller that started it went away; the merged one still waits
+    assert (await runner.get("alice", first.job.job_id)).status is JobStatus.WORKING
+    await runner.abandon(merged.job.job_id)
+    assert (await runner.get("alice", first.job.job_id)).status is JobStatus.CANCELLED
+    assert work.made == 1
+
+
+async def test_a_merged_caller_that_goes_away_leaves_the_job_to_the_caller_that_started_it():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    first = await runner.submit(call(), work)
+    merged = await runner.submit(call(), work)
+    await runner.abandon(merged.job.job_id)
+    work.release.set()
+    assert (await runner.wait("alice", first.job.job_id, 5)).status is JobStatus.COMPLETED
 
 
 async def test_progress_reaches_the_waiting_caller_and_the_job_status():
