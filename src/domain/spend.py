@@ -95,21 +95,24 @@ class SpendGuard:
         self._clock = clock
 
     async def authorize(self, owner: str, tool: str, estimate_usd: float, confirm: CostConfirmer | None) -> SpendEntry:
-        """Refuse (ConfirmationNeeded, BudgetExceeded) or book the estimate; returns the booked entry."""
-        threshold = self._policy.confirm_above_usd
-        if self._policy.needs_confirmation(estimate_usd) and not (confirm is not None and await confirm(estimate_usd)):
-            raise ConfirmationNeeded(
-                f"This call is estimated at ${estimate_usd:.4f}, above the ${threshold:.2f} that needs a "
-                "confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, call again with "
-                "confirm_cost: true; or lower the quality, size or n."
-            )
-        now = self._clock()
-        spent = await self._ledger.spent_since(owner, start_of_utc_day(now))
-        self._policy.check_budget(estimate_usd, spent)
+        """Refuse (BudgetExceeded, ConfirmationNeeded) or book the estimate; returns the booked entry."""
+        await self._check_budget(owner, estimate_usd)  # first: never ask the user about a call the budget refuses
+        if self._policy.needs_confirmation(estimate_usd):
+            if not (confirm is not None and await confirm(estimate_usd)):
+                raise ConfirmationNeeded(
+                    f"This call is estimated at ${estimate_usd:.4f}, above the ${self._policy.confirm_above_usd:.2f} "
+                    "that needs a confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, "
+                    "call again with confirm_cost: true; or lower the quality, size or n."
+                )
+            await self._check_budget(owner, estimate_usd)  # again: other calls may have spent while the user read
         entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
-                           estimated_usd=estimate_usd, at=now)
+                           estimated_usd=estimate_usd, at=self._clock())
         await self._ledger.record(entry)
         return entry
+
+    async def _check_budget(self, owner: str, estimate_usd: float) -> None:
+        spent = await self._ledger.spent_since(owner, start_of_utc_day(self._clock()))
+        self._policy.check_budget(estimate_usd, spent)
 
     async def settle(self, entry: SpendEntry, actual_usd: float) -> None:
         """Book what the call really cost (0 for a placeholder or a call that returned nothing)."""

@@ -90,3 +90,18 @@ async def test_confirm_cost_goes_ahead_without_asking(fake, tmp_path):
         result = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none",
                                                            "confirm_cost": True})
     assert not result.is_error and generated(fake) == 1
+
+
+async def test_a_call_the_budget_refuses_is_never_put_to_the_user(fake, tmp_path):
+    asked = []
+
+    async def callback(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
+                               confirm_above_usd=0.01, budget_usd_per_day=0.05, state_url="memory://")
+    async with Client(build_server(container), mode="legacy", elicitation_callback=callback) as client:
+        refused = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none"})
+    assert refused.is_error and "GPT_IMAGE_2_BUDGET_USD_PER_DAY" in refused.content[0].text
+    assert asked == [] and generated(fake) == 0
