@@ -28,12 +28,17 @@ def _describe(reference: str) -> str:
 class LocalAndHttpImageSource(ImageSource):
     """Every input is decoded with Pillow before it may be uploaded; local reads honour the client's roots."""
 
-    def __init__(self, codec: ImageCodec, fetcher: UrlFetcher, confined: bool = False) -> None:
+    def __init__(self, codec: ImageCodec, fetcher: UrlFetcher, confined: bool = False,
+                 own_folder: Path | None = None) -> None:
         self._codec = codec
         self._fetcher = fetcher
         # Served over HTTP, the roots are the server's own (the caller's folder): relative paths are taken
         # from it, and the way out is not a setting the remote caller could change.
         self._confined = confined
+        # The default output folder: the images this server made there can be edited further whatever the
+        # client's roots, as they can be written there whatever the roots (not when confined: it holds every
+        # caller's folder).
+        self._own_folder = own_folder
 
     async def load(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> InputImage:
         reference = reference.strip()
@@ -49,7 +54,7 @@ class LocalAndHttpImageSource(ImageSource):
                 "data:image/...;base64 URL."
             )
         else:
-            data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots, self._confined)
+            data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
         return await anyio.to_thread.run_sync(self._codec.decode_input, data, name)
 
     async def digest(self, reference: str, *, role: str, roots: Sequence[str] | None = None) -> str:
@@ -57,11 +62,11 @@ class LocalAndHttpImageSource(ImageSource):
         if reference.lower().startswith(("data:", "http://", "https://")):
             return hashlib.sha256(reference.encode()).hexdigest()  # a URL is not fetched just to be compared
         name = f"{role} ({_describe(reference)})"
-        data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots, self._confined)
+        data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
         return hashlib.sha256(data).hexdigest()
 
-    @staticmethod
-    def _from_disk(reference: str, name: str, roots: Sequence[str] | None, confined: bool = False) -> bytes:
+    def _from_disk(self, reference: str, name: str, roots: Sequence[str] | None) -> bytes:
+        confined = self._confined
         path = path_from_user(reference, base=Path(roots[0]) if confined and roots else None)
         resolved = Path(os.path.realpath(path))
         if read_refusal(path):
@@ -72,10 +77,11 @@ class LocalAndHttpImageSource(ImageSource):
                 f"{name} is outside your folder on this server ({roots[0]}). Use an image made here (its "
                 "file_path), an http(s):// URL or a data:image/...;base64 URL."
             )
-        if roots and not within_roots(resolved, roots):
+        readable = (*roots, str(self._own_folder)) if roots and self._own_folder and not confined else roots
+        if readable and not within_roots(resolved, readable):
             raise InputImageError(
                 f"{name} is outside the folders this client shared with the server (roots: "
-                f"{', '.join(roots)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
+                f"{', '.join(readable)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
             )
         try:
             if not resolved.is_file():

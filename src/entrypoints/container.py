@@ -81,6 +81,7 @@ class Container(containers.DeclarativeContainer):
     image_source = providers.Singleton(
         LocalAndHttpImageSource, codec=codec, fetcher=url_fetcher,
         confined=providers.Callable(lambda s: s.transport == "http", settings),
+        own_folder=sink.provided.default_folder,
     )
 
     # State (GPT_IMAGE_2_STATE_URL): SQLite by default, Redis when shared, memory for throwaway runs.

@@ -276,11 +276,15 @@ async def test_roots_confine_reads_and_output_dir_on_the_handshake_era(tmp_path)
         ok = await client.call_tool("edit_image", {"prompt": "x", "images": [str(inside_image)],
                                                    "output_dir": str(inside / "out")})
         default_dir = await client.call_tool("generate_image", {"prompt": "x"})
+        made_here = default_dir.structured_content["images"][0]["file_path"]  # in the default folder, no root
+        edited = await client.call_tool("edit_image", {"prompt": "x", "images": [made_here]})
+        session = await client.call_tool("start_edit_session", {"prompt": "x", "images": [made_here]})
     assert read_out.is_error and "GPT_IMAGE_2_ENFORCE_ROOTS=0" in read_out.content[0].text
     assert inside.as_uri() in read_out.content[0].text
     assert write_out.is_error and "roots" in write_out.content[0].text
     assert not ok.is_error and not default_dir.is_error
-    assert len(container.fake_backend().calls) == 2
+    assert not edited.is_error and not session.is_error, (edited.content[0].text, session.content[0].text)
+    assert len(container.fake_backend().calls) == 4
 
 
 async def test_roots_enforcement_can_be_switched_off(tmp_path):
