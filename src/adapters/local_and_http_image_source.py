@@ -18,11 +18,23 @@ from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
 
 from .local_path_policy import path_from_user, read_refusal, within_roots
 
+_OTHER_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]+://")
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
 
 def _describe(reference: str) -> str:
     """How an input is named in messages: data URLs are shortened, never echoed whole."""
     return reference if not reference.lower().startswith("data:") else reference[:40] + "…"
+
+
+def _refuse_other_schemes(reference: str, name: str) -> None:
+    """A URL of a scheme other than file: is refused as such, not looked for as a file named "ftp:/host/x.png"."""
+    lowered = reference.lower()
+    if lowered.startswith("image://"):
+        raise InputImageError(f"{name} is a resource link; give the image's file_path (in the result beside its "
+                              "link) instead.")
+    if _OTHER_SCHEME.match(lowered) and not lowered.startswith("file:"):
+        raise InputImageError(f"{name} uses an unsupported scheme. Give a file path, a file:// URL, an http(s):// "
+                              "URL or a data:image/...;base64 URL.")
 
 
 class LocalAndHttpImageSource(ImageSource):
@@ -48,11 +60,6 @@ class LocalAndHttpImageSource(ImageSource):
             data = self._from_data_url(reference, name)
         elif lowered.startswith(("http://", "https://")):
             data = await self._from_http(reference, name)
-        elif re.match(r"^[a-z][a-z0-9+.-]+://", lowered) and not lowered.startswith("file:"):
-            raise InputImageError(
-                f"{name} uses an unsupported scheme. Give a file path, a file:// URL, an http(s):// URL or a "
-                "data:image/...;base64 URL."
-            )
         else:
             data = await anyio.to_thread.run_sync(self._from_disk, reference, name, roots)
         return await anyio.to_thread.run_sync(self._codec.decode_input, data, name)
@@ -66,6 +73,7 @@ class LocalAndHttpImageSource(ImageSource):
         return hashlib.sha256(data).hexdigest()
 
     def _from_disk(self, reference: str, name: str, roots: Sequence[str] | None) -> bytes:
+        _refuse_other_schemes(reference, name)
         confined = self._confined
         path = path_from_user(reference, base=Path(roots[0]) if confined and roots else None)
         resolved = Path(os.path.realpath(path))

@@ -136,10 +136,14 @@ async def test_messages_name_the_input_and_the_way_out(world, internal, tmp_path
                 str(files / "good.png"), "http://169.254.169.254/latest/"]})
             intranet = await client.call_tool("edit_image", {"prompt": "x", "images": ["http://10.1.2.3/a.png"]})
             truncated = await client.call_tool("edit_image", {"prompt": "x", "images": [str(files / "truncated.png")]})
+            gopher = await client.call_tool("edit_image", {"prompt": "x", "images": ["gopher://127.0.0.1:70/_x"]})
+            link = await client.call_tool("edit_image", {"prompt": "x", "images": ["image://img_0123456789abcdef"]})
     assert "image 2" in metadata.content[0].text and "169.254.169.254" in metadata.content[0].text
     assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS" not in metadata.content[0].text  # never suggest unlocking metadata
     assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS=10.1.2.3" in intranet.content[0].text
     assert "truncated.png" in truncated.content[0].text
+    assert "unsupported scheme" in gopher.content[0].text and "no such image file" not in gopher.content[0].text
+    assert "resource link" in link.content[0].text and "file_path" in link.content[0].text
 
 
 TOOL_ARGUMENTS = st.fixed_dictionaries({}, optional={
