@@ -32,6 +32,13 @@ def _accepted(error: ErrorDetails) -> str:
         return bounds[kind].format(**ctx)
     if kind.startswith(("int_", "float_")):
         return "a whole number" if kind.startswith("int_") else "a number"
+    strings = {
+        "string_too_long": "text of at most {max_length} characters",
+        "string_too_short": "text of at least {min_length} character(s)",
+        "string_pattern_mismatch": "text matching {pattern}",
+    }
+    if kind in strings:
+        return strings[kind].format(**ctx)
     if kind.startswith("string_"):
         return "text"
     if kind.startswith("bool_"):

@@ -64,12 +64,14 @@ async def test_bad_input_is_a_tool_error_that_says_what_to_do(tmp_path):
     async with stdio_client(tmp_path) as client:
         bad_size = await client.call_tool("generate_image", {"prompt": "x", "size": "5000x5000"})
         bad_n = await client.call_tool("generate_image", {"prompt": "x", "n": 20})
+        long_key = await client.call_tool("generate_image", {"prompt": "x", "idempotency_key": "k" * 129})
         unknown_session = await client.call_tool("continue_edit_session", {"session_id": "nope", "prompt": "x"})
         ok = await client.call_tool("generate_image", {"prompt": "still alive", "inline": "none"})
     assert bad_size.is_error and "nearest valid size is 2880x2880" in bad_size.content[0].text
     assert bad_n.is_error and bad_n.content[0].text == (
         "Invalid arguments for generate_image: `n` was 20; it must be at most 10. Fix them and call "
         "generate_image again.")
+    assert long_key.is_error and "it must be text of at most 128 characters" in long_key.content[0].text
     assert unknown_session.is_error and "list_edit_sessions" in unknown_session.content[0].text
     assert not ok.is_error and [b.type for b in ok.content] == ["text", "resource_link"]
     assert not (tmp_path / "out").exists() or len(list((tmp_path / "out").iterdir())) == 1
