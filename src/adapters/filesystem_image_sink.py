@@ -19,12 +19,13 @@ from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.ports import ImageSink, StoredFile
 from gpt_image_2_mcp.domain.values import SavedImage
 
-from .local_path_policy import is_within, path_from_user, within_roots, write_refusal
+from .local_path_policy import climbs_out, is_within, path_from_user, within_roots, write_refusal
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "gpt-image-2-mcp"
 UNSAFE_SWITCH = "GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR=1"
+_URL = re.compile(r"^[a-z][a-z0-9+.-]+://")  # a scheme of two letters or more (C:/ is a drive)
 _UNSAFE_PREFIX = re.compile(r"[^A-Za-z0-9._-]+")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, at import, while single-threaded; mkstemp's 0600 is widened to what umask allows
@@ -77,6 +78,9 @@ class FilesystemImageSink(ImageSink):
         # Confined (served over HTTP), the first root is the caller's own folder: it is the default, and what a
         # relative output_dir is taken from.
         home = Path(roots[0]) if self._confined and roots else default
+        output_dir = output_dir if output_dir and output_dir.strip() else None  # blank: as if left out
+        if output_dir:
+            self._check_text(output_dir, home)
         # A relative output_dir is taken from the default folder, never from the working directory: desktop
         # clients start servers in '/', where "images" would have meant /images.
         folder = path_from_user(output_dir, base=home) if output_dir else home
@@ -107,6 +111,20 @@ class FilesystemImageSink(ImageSink):
                 f"The output folder {folder} is not a writable folder. Choose a writable output_dir."
             )
         return str(folder.resolve())
+
+    def _check_text(self, output_dir: str, home: Path) -> None:
+        """What no folder name can mean: refused as typed, before anything is resolved or made."""
+        if "\0" in output_dir:
+            raise OutputLocationError("output_dir contains a NUL character, which no folder name can hold. Give "
+                                      "the folder's path without it.")
+        if _URL.match(output_dir.lower()) and not output_dir.lower().startswith("file:"):
+            raise OutputLocationError(
+                f"output_dir {output_dir!r} is a URL; images are saved into a folder on this machine. Give a "
+                f"folder path (absolute, ~/..., file://, or relative to {home}), or leave output_dir out.")
+        if climbs_out(output_dir) and not self._confined:  # confined, _check_confined says where images may go
+            raise OutputLocationError(
+                f"output_dir {output_dir!r} leads out of the default output folder {home}: a relative output_dir "
+                "is a folder inside it. Give an absolute path (or ~/...) to save elsewhere.")
 
     @staticmethod
     def _check_confined(folder: Path, output_dir: str | None, roots: Sequence[str]) -> None:

@@ -74,6 +74,9 @@ class LocalAndHttpImageSource(ImageSource):
 
     def _from_disk(self, reference: str, name: str, roots: Sequence[str] | None) -> bytes:
         _refuse_other_schemes(reference, name)
+        if "\0" in reference:
+            raise InputImageError(f"{name} contains a NUL character, which no file name can hold. Give the image's "
+                                  "path without it.")
         confined = self._confined
         path = path_from_user(reference, base=Path(roots[0]) if confined and roots else None)
         resolved = Path(os.path.realpath(path))

@@ -78,6 +78,15 @@ def path_from_user(text: str, base: Path | None = None) -> Path:
     return path
 
 
+def climbs_out(text: str) -> bool:
+    """Whether a relative path a user typed leads out of the folder it is taken from ('..' past its top), by name.
+    Absolute, ~, drive and file:// paths are not relative: False."""
+    if text.lower().startswith("file:") or _DRIVE.match(text):
+        return False
+    path = Path(text).expanduser()
+    return not path.is_absolute() and Path(os.path.normpath(path)).parts[:1] == ("..",)
+
+
 @functools.lru_cache(maxsize=256)
 def _probe_case_insensitive(existing: str) -> bool:
     # The name with its case swapped opens the same object only on a case-insensitive file system. This asks

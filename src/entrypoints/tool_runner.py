@@ -189,10 +189,11 @@ class ToolRunner:
     async def _submit(self, tool: str, arguments: Mapping[str, Any], where: Placement, call: UseCaseCall
                       ) -> Submission:
         source = await self._use_cases.source()
-        references = list(arguments.get("images") or ())
+        # Named as the edit names them when it loads them, so a refusal here reads the same ("image 2", "mask").
+        references = [(f"image {i + 1}", ref) for i, ref in enumerate(arguments.get("images") or ())]
         if arguments.get("mask"):
-            references.append(arguments["mask"])
-        digests = tuple([await source.digest(ref, role="input", roots=where.roots) for ref in references])
+            references.append(("mask", arguments["mask"]))
+        digests = tuple([await source.digest(ref, role=role, roots=where.roots) for role, ref in references])
         ttl = AS_TASK.get()
         job_call = JobCall(owner=where.owner, tool=tool, fingerprint=fingerprint(tool, identity(arguments), digests),
                            arguments=call_arguments(arguments), idempotency_key=arguments.get("idempotency_key"),

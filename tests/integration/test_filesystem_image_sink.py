@@ -151,11 +151,26 @@ def test_a_relative_output_dir_follows_the_configured_folder(tmp_path, monkeypat
     assert sink.prepare("cats/big") == str(tmp_path / "configured" / "cats" / "big")
 
 
-def test_a_relative_output_dir_climbing_into_a_credentials_folder_is_refused(tmp_path, monkeypatch):
+def test_a_relative_output_dir_that_climbs_out_of_the_default_folder_is_refused_as_typed(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     sink = FilesystemImageSink(default_dir=tmp_path / "out")
+    for climbing in ("../.ssh", "..", "drafts/../../elsewhere"):
+        with pytest.raises(OutputLocationError, match="leads out of the default output folder"):
+            sink.prepare(climbing)
     with pytest.raises(OutputLocationError, match=r"credentials folder .*\.ssh"):
-        sink.prepare("../.ssh")
+        sink.prepare("~/.ssh")  # said outright, it meets the folder checks
+    assert sink.prepare("drafts/../kept") == str(tmp_path / "out" / "kept")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_output_dir_no_folder_can_be_is_refused_and_a_blank_one_is_the_default(tmp_path):
+    sink = FilesystemImageSink(default_dir=tmp_path / "out")
+    with pytest.raises(OutputLocationError, match="is a URL"):
+        sink.prepare("http://127.0.0.1/x")
+    with pytest.raises(OutputLocationError, match="NUL character"):
+        sink.prepare("drafts\0x")
+    assert sink.prepare("   ") == str(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_folders_inside_the_default_folder_need_no_root_but_others_do(tmp_path):
@@ -163,7 +178,7 @@ def test_folders_inside_the_default_folder_need_no_root_but_others_do(tmp_path):
     roots = [(tmp_path / "project").as_uri()]
     assert sink.prepare("images", roots=roots) == str(tmp_path / "default" / "images")
     with pytest.raises(OutputLocationError, match="GPT_IMAGE_2_ENFORCE_ROOTS=0"):
-        sink.prepare("../elsewhere", roots=roots)  # climbs out of the default folder, and is in no root
+        sink.prepare(str(tmp_path / "elsewhere"), roots=roots)  # outside the default folder, and in no root
     assert not (tmp_path / "elsewhere").exists()
     assert sink.prepare(str(tmp_path / "project" / "art"), roots=roots) == str(tmp_path / "project" / "art")
 

@@ -96,6 +96,10 @@ def hostile_cases(files, port):
         "write into etc": ("generate_image", {"prompt": "x", "output_dir": "/etc"}),
         "write into ssh": ("generate_image", {"prompt": "x", "output_dir": "~/.ssh"}),
         "write into proc": ("generate_image", {"prompt": "x", "output_dir": "/proc/self"}),
+        "relative output_dir climbing out": ("generate_image", {"prompt": "x", "output_dir": "drafts/../../escaped"}),
+        "url as output_dir": ("generate_image", {"prompt": "x", "output_dir": "http://127.0.0.1/x"}),
+        "nul in output_dir": ("generate_image", {"prompt": "x", "output_dir": "drafts\0x"}),
+        "nul in an image path": edit([good + "\0.png"]),
         "overlong prompt": ("generate_image", {"prompt": "x" * 32_001}),
         "impossible size": ("generate_image", {"prompt": "x", "size": "99999x99999"}),
         "n out of range": ("generate_image", {"prompt": "x", "n": 11}),
@@ -124,6 +128,7 @@ async def test_every_hostile_input_is_a_tool_error_and_nothing_leaves(world, int
         assert not any(s in text for s in secret_texts), name
         assert len(text) > 20, name
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "escaped").exists()
 
 
 async def test_messages_name_the_input_and_the_way_out(world, internal, tmp_path):
@@ -138,12 +143,16 @@ async def test_messages_name_the_input_and_the_way_out(world, internal, tmp_path
             truncated = await client.call_tool("edit_image", {"prompt": "x", "images": [str(files / "truncated.png")]})
             gopher = await client.call_tool("edit_image", {"prompt": "x", "images": ["gopher://127.0.0.1:70/_x"]})
             link = await client.call_tool("edit_image", {"prompt": "x", "images": ["image://img_0123456789abcdef"]})
+            climbing = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "../escaped"})
+            nul = await client.call_tool("edit_image", {"prompt": "x", "images": [str(files / "good.png") + "\0"]})
     assert "image 2" in metadata.content[0].text and "169.254.169.254" in metadata.content[0].text
     assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS" not in metadata.content[0].text  # never suggest unlocking metadata
     assert "GPT_IMAGE_2_ALLOWED_URL_HOSTS=10.1.2.3" in intranet.content[0].text
     assert "truncated.png" in truncated.content[0].text
     assert "unsupported scheme" in gopher.content[0].text and "no such image file" not in gopher.content[0].text
     assert "resource link" in link.content[0].text and "file_path" in link.content[0].text
+    assert "leads out of the default output folder" in climbing.content[0].text
+    assert "NUL character" in nul.content[0].text and "image 1" in nul.content[0].text
 
 
 TOOL_ARGUMENTS = st.fixed_dictionaries({}, optional={

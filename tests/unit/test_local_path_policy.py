@@ -236,3 +236,12 @@ def test_percent_encoded_roots_are_decoded(tmp_path):
     spaced.mkdir()
     assert "%20" in spaced.as_uri()
     assert within_roots(spaced / "a.png", [spaced.as_uri()])
+
+
+@pytest.mark.parametrize("text, climbs", [
+    ("..", True), ("../x", True), ("a/../../x", True), ("../../x", True),
+    ("a/../b", False), ("drafts", False), ("./x", False), ("..x", False),
+    ("/abs/../..", False), ("~/..", False), ("file:///tmp/../..", False), ("C:/x/../..", False),
+])
+def test_climbs_out_tells_a_relative_path_leaving_its_folder(text, climbs):
+    assert policy.climbs_out(text) is climbs
