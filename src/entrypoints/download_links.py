@@ -53,7 +53,8 @@ class DownloadLinks:
             signature = query["sig"]
         except (KeyError, ValueError, UnicodeDecodeError, binascii.Error):
             raise LinkRefused("This download link is incomplete or malformed.") from None
-        if not hmac.compare_digest(signature, self._sign(image_id, owner, expires)):
+        # As bytes: compare_digest refuses (TypeError) str with non-ASCII characters, which a link can carry.
+        if not hmac.compare_digest(signature.encode(), self._sign(image_id, owner, expires).encode()):
             raise LinkRefused("This download link is not valid.")
         if expires < self._clock():
             raise LinkRefused("This download link has expired; ask for the image again (resources/read works too).")

@@ -124,6 +124,25 @@ class Settings(BaseSettings):
             raise ValueError("an http:// or https:// URL with a host, e.g. https://images.example.com/mcp")
         return value.strip()
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_host_headers(cls, value: str) -> str:
+        # A URL here would start the server fine and then answer every request 421.
+        if any("/" in host or " " in host for host in _comma_list(value)):
+            raise ValueError("comma-separated Host headers (host or host:port, no scheme or path), e.g. "
+                             "images.example.com,images.example.com:443")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for origin in _comma_list(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+                raise ValueError("comma-separated origins (scheme://host[:port], no path), e.g. "
+                                 "https://app.example.com")
+        return value
+
     @field_validator("request_state_keys", mode="before")
     @classmethod
     def _state_keys_are_long_enough(cls, value: object) -> object:

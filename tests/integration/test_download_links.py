@@ -40,7 +40,7 @@ def test_a_link_names_its_owner_until_it_expires_and_not_after():
 
 
 @pytest.mark.parametrize("change", ["another image", "another owner", "later expiry", "another key", "no sig",
-                                    "garbage owner"])
+                                    "garbage owner", "non-ascii sig"])
 def test_an_altered_link_is_refused(change):
     links = DownloadLinks(KEY, "https://x", ttl_s=600, clock=Clock())
     image_id, given = "img_1", query(links.url("img_1", "issuer#alice"))
@@ -54,6 +54,8 @@ def test_an_altered_link_is_refused(change):
         links = DownloadLinks(b"z" * 32, "https://x", ttl_s=600, clock=Clock())
     elif change == "no sig":
         del given["sig"]
+    elif change == "non-ascii sig":
+        given["sig"] = "é"
     else:
         given["o"] = "%%%"
     with pytest.raises(LinkRefused):

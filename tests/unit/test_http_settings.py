@@ -41,6 +41,10 @@ def test_request_state_keys_are_a_comma_list_of_long_secrets_kept_out_of_message
     ("GPT_IMAGE_2_TRANSPORT", "sse", "one of 'stdio' or 'http'"),
     ("GPT_IMAGE_2_HTTP_PORT", "0", "at least 1"),
     ("GPT_IMAGE_2_PUBLIC_URL", "ftp://x", "an http:// or https:// URL"),
+    ("GPT_IMAGE_2_ALLOWED_HOSTS", "https://images.example.com", "Host headers (host or host:port"),
+    ("GPT_IMAGE_2_ALLOWED_HOSTS", "a.example, b.example/mcp", "no scheme or path"),
+    ("GPT_IMAGE_2_ALLOWED_ORIGINS", "images.example.com", "origins (scheme://host[:port]"),
+    ("GPT_IMAGE_2_ALLOWED_ORIGINS", "https://a.example/app", "no path"),
 ])
 def test_bad_http_values_are_one_line_each(monkeypatch, name, value, says):
     monkeypatch.setenv(name, value)
