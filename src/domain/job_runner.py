@@ -43,6 +43,10 @@ class _Running:
     """Someone was told to come back for the result: a caller that goes away no longer cancels the job."""
     callers: int = 1
     """Calls in this process waiting for the result (the one that started it, and those merged into it)."""
+    recorded: bool = False
+    """Whether the store holds how the job ended."""
+    recorder: asyncio.Task[None] | None = None
+    """Retries recording the end while the store fails."""
 
 
 class JobRunner:
@@ -68,7 +72,7 @@ class JobRunner:
     @property
     def running_count(self) -> int:
         """Jobs running in this process now."""
-        return len(self._running)
+        return sum(not running.job.status.finished for running in self._running.values())
 
     async def submit(self, call: JobCall, work: Work) -> Submission:
         """The job for `call`: an existing one when it is the same call, otherwise a new one, started now."""
@@ -179,8 +183,9 @@ class JobRunner:
     async def stop_all(self) -> None:
         """The server is stopping: cancel what still runs here (each is recorded as cancelled)."""
         for running in list(self._running.values()):
-            if running.task is not None:
-                running.task.cancel()
+            for task in (running.task, running.recorder):
+                if task is not None:
+                    task.cancel()
         for running in list(self._running.values()):
             await running.done.wait()
 
@@ -233,7 +238,10 @@ class JobRunner:
         finally:
             heartbeat.cancel()
             running.done.set()
-            self._running.pop(running.job.job_id, None)
+            if running.recorded:
+                self._running.pop(running.job.job_id, None)
+            else:  # kept here, so this process still answers with the result, until the store has it too
+                running.recorder = asyncio.create_task(self._record_until_saved(running))
 
     async def _finish(self, running: _Running, status: JobStatus, message: str, *, outcome: Outcome | None = None,
                       error: str | None = None, is_error: bool = False) -> None:
@@ -251,8 +259,9 @@ class JobRunner:
     async def _save_and_announce(self, running: _Running) -> None:
         try:
             await self._store.save(dataclasses.replace(running.job))
+            running.recorded = True
         except ImageServerError as e:
-            log.error("could not record job %s as %s: %s", running.job.job_id, running.job.status, e)
+            log.error("could not record job %s as %s (will retry): %s", running.job.job_id, running.job.status, e)
         for listener in running.on_status:
             with contextlib.suppress(Exception):
                 await listener(dataclasses.replace(running.job))
@@ -262,6 +271,20 @@ class JobRunner:
         for listener in list(running.listeners):
             with contextlib.suppress(Exception):  # one departed caller must not stop the job
                 await listener(progress, total, message)
+
+    async def _record_until_saved(self, running: _Running) -> None:
+        """The store failed when the job ended (a Redis restart, say): record the end once it answers again, or a
+        job that was paid for would read as working for ever here, and as failed elsewhere."""
+        job = running.job
+        try:
+            while not job.expired(self._clock()):
+                await asyncio.sleep(self._heartbeat_s)
+                with contextlib.suppress(ImageServerError):
+                    await self._store.save(dataclasses.replace(job))
+                    log.info("job %s recorded as %s once the state store answered again", job.job_id, job.status)
+                    return
+        finally:
+            self._running.pop(job.job_id, None)
 
     async def _keep_alive(self, running: _Running) -> None:
         """Tell the store this process still runs the job; pick up a cancel asked for from another process."""

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from gpt_image_2_mcp.adapters.in_memory_job_store import InMemoryJobStore
-from gpt_image_2_mcp.domain.errors import BackendUnavailable, IdempotencyConflict, InvalidRequest, JobNotFound
+from gpt_image_2_mcp.domain.errors import (
+    BackendUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    JobNotFound,
+    StateStoreError,
+)
 from gpt_image_2_mcp.domain.job_runner import JobCall, JobRunner
 from gpt_image_2_mcp.domain.jobs import JobStatus
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
@@ -146,6 +152,37 @@ async def test_a_merged_caller_that_goes_away_leaves_the_job_to_the_caller_that_
     await runner.abandon(merged.job.job_id)
     work.release.set()
     assert (await runner.wait("alice", first.job.job_id, 5)).status is JobStatus.COMPLETED
+
+
+class StoreThatGoesDown(InMemoryJobStore):
+    """The job store while its server restarts: every write fails until it is back."""
+
+    down = False
+
+    async def save(self, job):
+        if self.down:
+            raise StateStoreError("the state store is not answering")
+        await super().save(job)
+
+
+async def test_a_job_that_ends_while_the_store_is_down_is_recorded_once_it_is_back():
+    store = StoreThatGoesDown()
+    runner, work = JobRunner(store, heartbeat_s=0.01), Work()
+    job = (await runner.submit(call(), work)).job
+    store.down = True
+    work.release.set()
+    finished = await runner.wait("alice", job.job_id, 5)
+    assert finished.status is JobStatus.COMPLETED and finished.outcome is not None  # the caller has its result
+    assert (await runner.get("alice", job.job_id)).status is JobStatus.COMPLETED  # and later askers too
+    assert (await store.get("alice", job.job_id)).status is JobStatus.WORKING
+    assert runner.running_count == 0
+    store.down = False
+    for _ in range(500):
+        if (await store.get("alice", job.job_id)).status is JobStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.01)
+    assert (await store.get("alice", job.job_id)).status is JobStatus.COMPLETED
+    assert (await runner.get("alice", job.job_id)).status is JobStatus.COMPLETED
 
 
 async def test_progress_reaches_the_waiting_caller_and_the_job_status():
