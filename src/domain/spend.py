@@ -3,6 +3,7 @@ budget checked before any money is spent, and a threshold above which the caller
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -93,21 +94,25 @@ class SpendGuard:
         self._ledger = ledger
         self._policy = policy
         self._clock = clock
+        # Check and booking are two steps on the ledger: without the lock, calls sent together would each see
+        # the day's spend before any of them was booked, and all go out past the budget.
+        self._booking = asyncio.Lock()
 
     async def authorize(self, owner: str, tool: str, estimate_usd: float, confirm: CostConfirmer | None) -> SpendEntry:
         """Refuse (BudgetExceeded, ConfirmationNeeded) or book the estimate; returns the booked entry."""
-        await self._check_budget(owner, estimate_usd)  # first: never ask the user about a call the budget refuses
         if self._policy.needs_confirmation(estimate_usd):
+            await self._check_budget(owner, estimate_usd)  # never ask the user about a call the budget refuses
             if not (confirm is not None and await confirm(estimate_usd)):
                 raise ConfirmationNeeded(
                     f"This call is estimated at ${estimate_usd:.4f}, above the ${self._policy.confirm_above_usd:.2f} "
                     "that needs a confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, "
                     "call again with confirm_cost: true; or lower the quality, size or n."
                 )
-            await self._check_budget(owner, estimate_usd)  # again: other calls may have spent while the user read
-        entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
-                           estimated_usd=estimate_usd, at=self._clock())
-        await self._ledger.record(entry)
+        async with self._booking:  # (again after a confirmation: other calls may have been booked meanwhile)
+            await self._check_budget(owner, estimate_usd)
+            entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
+                               estimated_usd=estimate_usd, at=self._clock())
+            await self._ledger.record(entry)
         return entry
 
     async def _check_budget(self, owner: str, estimate_usd: float) -> None:

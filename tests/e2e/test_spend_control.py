@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import anyio
 import pytest
 from mcp.client import Client
 from mcp.types import ElicitResult
@@ -105,3 +106,22 @@ async def test_a_call_the_budget_refuses_is_never_put_to_the_user(fake, tmp_path
         refused = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none"})
     assert refused.is_error and "GPT_IMAGE_2_BUDGET_USD_PER_DAY" in refused.content[0].text
     assert asked == [] and generated(fake) == 0
+
+
+async def test_calls_sent_together_cannot_pass_the_budget_between_them(fake, tmp_path):
+    container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
+                               budget_usd_per_day=0.05, state_url=f"sqlite://{tmp_path / 'state.sqlite3'}")
+    results = []
+    async with Client(build_server(container), mode="legacy") as client:
+
+        async def one(i: int) -> None:
+            results.append(await client.call_tool("generate_image", {"prompt": f"cheap {i}", "quality": "low",
+                                                                     "inline": "none"}))
+
+        async with anyio.create_task_group() as group:
+            for i in range(20):
+                group.start_soon(one, i)
+    refused = [r for r in results if r.is_error]
+    assert 1 <= generated(fake) <= 8  # each is estimated at $0.0060: eight fit in $0.05, a ninth does not
+    assert len(refused) == 20 - generated(fake)
+    assert all("GPT_IMAGE_2_BUDGET_USD_PER_DAY" in r.content[0].text for r in refused)
