@@ -14,6 +14,7 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gpt_image_2_mcp.adapters.jwt_token_verifier import JwtTokenVerifier
 from gpt_image_2_mcp.adapters.tokens_file_verifier import TokensFileError, TokensFileVerifier
@@ -131,5 +132,9 @@ class ScopesMiddleware:
                    f"{needed} (scopes: images:generate, images:edit, images:read).")
         log.info("refused %s: missing scope %s", ctx.method, needed)
         if ctx.method == "tools/call":
-            return {"content": [{"type": "text", "text": message}], "isError": True}
+            refusal: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                # A middleware that answers without call_next owns the envelope, and this era requires the type.
+                refusal["resultType"] = "complete"
+            return refusal
         raise MCPError(code=INVALID_REQUEST, message=message)

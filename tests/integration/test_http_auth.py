@@ -75,16 +75,17 @@ async def test_a_good_token_generates_into_the_callers_own_folder(tmp_path, sock
     assert [str(r.uri) for r in listed.resources] == [result.structured_content["images"][0]["uri"]]
 
 
-async def test_each_tool_and_method_needs_its_scope(tmp_path, sock, idp):
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_each_tool_and_method_needs_its_scope(tmp_path, sock, idp, era):
     reader = idp.token("rita", audience=public_url(sock), scopes="images:read")
     maker = idp.token("mark", audience=public_url(sock), scopes="images:generate")
     async with serve_http(authed_container(tmp_path, sock, idp), sock) as served:
-        async with client_with_token(served.mcp_url, reader) as client:
+        async with client_with_token(served.mcp_url, reader, mode=era) as client:
             tools = await client.list_tools()  # listing is allowed to every valid token
             generate = await client.call_tool("generate_image", {"prompt": "x"})
             edit = await client.call_tool("start_edit_session", {"prompt": "x", "images": ["a.png"]})
             sessions = await client.call_tool("list_edit_sessions", {})
-        async with client_with_token(served.mcp_url, maker) as client:
+        async with client_with_token(served.mcp_url, maker, mode=era) as client:
             made = await client.call_tool("generate_image", {"prompt": "x", "inline": "none"})
             with pytest.raises(MCPError, match="lacks the scope images:read"):
                 await client.list_resources()
