@@ -178,13 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             announce(container.settings())  # no folder: the paths of the images are printed at the end
             return anyio.run(cli_images.run, args, container)
         if args.command == "sessions":
-            return anyio.run(list_sessions, build_container(), args.json)
+            return anyio.run(list_sessions, build_container(), args.json, args.owner)
         if args.command == "images":
-            return anyio.run(list_images, build_container(), args.limit, args.json)
+            return anyio.run(list_images, build_container(), args.limit, args.json, args.owner)
         if args.command == "token":
             return new_token(args.subject)
         if args.command == "spend":
-            return anyio.run(list_spend, build_container(), args.days, args.json)
+            return anyio.run(list_spend, build_container(), args.days, args.json, args.owner)
         return serve(args)
     except ConfigurationError as e:
         for line in e.lines:

@@ -12,6 +12,9 @@ from .container import Container
 from .tool_outputs import iso_time, session_info
 from .use_cases import UseCases, resolve, shut_down
 
+OWNER_HELP = (f"whose: '{LOCAL_OWNER}' (default) is the stdio and CLI user; a user of the HTTP server is "
+              "ISSUER#SUBJECT, e.g. 'tokens-file#alice' or 'https://login.example.com/#alice'")
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     sessions = sub.add_parser("sessions", help="list live edit sessions (most recently used first)")
@@ -22,11 +25,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     spend = sub.add_parser("spend", help="what image calls cost, per UTC day, from the spend ledger")
     spend.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
     spend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for command in (sessions, images, spend):
+        command.add_argument("--owner", default=LOCAL_OWNER, metavar="OWNER", help=OWNER_HELP)
 
 
-async def list_sessions(container: Container, as_json: bool) -> int:
+async def list_sessions(container: Container, as_json: bool, owner: str = LOCAL_OWNER) -> int:
     try:
-        sessions = await (await UseCases(container).sessions()).list(LOCAL_OWNER)
+        sessions = await (await UseCases(container).sessions()).list(owner)
     finally:
         await shut_down(container)
     infos = [session_info(s) for s in sessions]
@@ -41,9 +46,9 @@ async def list_sessions(container: Container, as_json: bool) -> int:
     return 0
 
 
-async def list_images(container: Container, limit: int, as_json: bool) -> int:
+async def list_images(container: Container, limit: int, as_json: bool, owner: str = LOCAL_OWNER) -> int:
     try:
-        page = await (await UseCases(container).library()).page(LOCAL_OWNER, None, max(1, limit))
+        page = await (await UseCases(container).library()).page(owner, None, max(1, limit))
     finally:
         await shut_down(container)
     rows = [{"id": r.image_id, "created_at": iso_time(r.created_at), "size": f"{r.image.width}x{r.image.height}",
@@ -59,10 +64,10 @@ async def list_images(container: Container, limit: int, as_json: bool) -> int:
     return 0
 
 
-async def list_spend(container: Container, days: int, as_json: bool) -> int:
+async def list_spend(container: Container, days: int, as_json: bool, owner: str = LOCAL_OWNER) -> int:
     try:
         guard = await resolve(container.spend_guard)
-        totals = await guard.totals(LOCAL_OWNER, days)
+        totals = await guard.totals(owner, days)
     finally:
         await shut_down(container)
     rows = [{"day": t.day, "calls": t.calls, "estimated_usd": t.estimated_usd, "actual_usd": t.actual_usd}

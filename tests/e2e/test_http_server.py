@@ -3,6 +3,7 @@ driven by the SDK's streamable HTTP client and raw requests."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -25,7 +26,7 @@ class HttpServerProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._args = [script, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(self.port), *flags]
-        self._env = server_env(tmp_path, GPT_IMAGE_2_STATE_URL="memory://", **env)
+        self._env = server_env(tmp_path, **{"GPT_IMAGE_2_STATE_URL": "memory://", **env})
         self._cwd = tmp_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -104,7 +105,9 @@ async def test_with_a_tokens_file_only_listed_tokens_get_in(script, tmp_path):
 
     token, line = new_token("dana")
     (tmp_path / "tokens").write_text(f"# team\n{line}\n")
-    server = HttpServerProcess(script, tmp_path, GPT_IMAGE_2_AUTH_TOKENS_FILE=str(tmp_path / "tokens")).start()
+    state = {"GPT_IMAGE_2_STATE_URL": f"sqlite://{tmp_path / 'state.sqlite3'}"}
+    server = HttpServerProcess(script, tmp_path, GPT_IMAGE_2_AUTH_TOKENS_FILE=str(tmp_path / "tokens"),
+                               **state).start()
     try:
         anonymous = await http(f"{server.base}/mcp", "POST", INITIALIZE)
         wrong = await http(f"{server.base}/mcp", "POST", INITIALIZE, {"Authorization": "Bearer gi2_guess"})
@@ -116,6 +119,16 @@ async def test_with_a_tokens_file_only_listed_tokens_get_in(script, tmp_path):
     assert "Bearer" in anonymous.headers["www-authenticate"]
     assert not result.is_error and "/out/u-" in result.structured_content["images"][0]["file_path"]
     assert token.encode() not in err  # never logged
+    # An operator reads a team member's share of the state with --owner; the default is the local user's.
+    def listed(*args: str) -> object:
+        done = subprocess.run([script, *args, "--json"], env=server_env(tmp_path, **state), capture_output=True,
+                              text=True, timeout=STARTUP_S)
+        return json.loads(done.stdout)
+
+    dana = ("--owner", "tokens-file#dana")
+    assert listed("images") == [] and listed("spend")["total"]["calls"] == 0
+    assert [image["path"] for image in listed("images", *dana)] == [result.structured_content["images"][0]["file_path"]]
+    assert listed("spend", *dana)["total"]["calls"] == 1
 
 
 def test_token_new_from_the_installed_script(script):
