@@ -135,14 +135,14 @@ class OpenAIImagesBackend(ImageBackend):
         except Exception as e:
             raise errors.BackendProtocolError(
                 f"The image stream broke off before the final image ({type(e).__name__}: "
-                f"{scrub(str(e), self._secrets)}). Nothing was saved; try again.", request_id=request_id
+                f"{scrub(str(e), self._secrets)}). The image was not saved; try again.", request_id=request_id
             ) from None
         finally:
             with anyio.CancelScope(shield=True):  # also when the deadline cancelled the read: free the connection
                 await stream.close()
         if completed is None:
             raise errors.BackendProtocolError(
-                "The image stream ended before the final image arrived. Nothing was saved; try again.",
+                "The image stream ended before the final image arrived, so it was not saved; try again.",
                 request_id=request_id,
             )
         image = GeneratedImage(decode_b64(completed.b64_json, request_id), options.output_format)

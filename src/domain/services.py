@@ -97,8 +97,11 @@ class ImageWorkflow:
 
         try:
             result = await produce(on_partial if options.partial_images else None)
-        except BaseException:
+        except BaseException as e:
             await asyncio.shield(self._settle(booked, 0.0))  # nothing came back: nothing to book against it
+            if partials and isinstance(e, ImageServerError):  # they are on disk: say so, and where
+                e.args = (f"{e} The {len(partials)} partial image(s) received before that were kept: "
+                          f"{', '.join(p.path for p in partials)}.",)
             raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)

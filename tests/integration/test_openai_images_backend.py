@@ -249,6 +249,23 @@ async def test_streaming_turns_partial_images_into_callbacks(openai_container, f
     assert outcome.usage is not None
 
 
+async def test_a_stream_cut_after_saved_partials_names_the_partials_it_kept(openai_container, fake_openai, tmp_path):
+    fake_openai.script("generations", Scripted(cut_stream_after=2))
+    request = GenerationRequest("a boat", RenderOptions(partial_images=2))
+
+    async def progress(*_):
+        return None
+
+    with pytest.raises(errors.BackendProtocolError) as raised:
+        await (await resolve(openai_container.generate_image))(request, Placement(save_partials=True), progress)
+    kept = [path.name for path in files_in(tmp_path)]
+    assert len(kept) == 2 and all("partial" in name for name in kept)
+    message = str(raised.value)
+    assert "before the final image" in message and "Nothing was saved" not in message
+    assert "2 partial image(s) received before that were kept" in message
+    assert all(name in message for name in kept)
+
+
 async def test_a_stream_cut_before_the_final_image_is_a_clear_error(openai_container, fake_openai, tmp_path):
     fake_openai.script("generations", Scripted(cut_stream_after=1))
     request = GenerationRequest("a boat", RenderOptions(partial_images=2))
