@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.ports import ArrivingImagesObserver, ImageCodec, ImageSink
 from gpt_image_2_mcp.domain.values import ArrivedImage, Preview, SavedImage, base64_length
@@ -122,7 +123,11 @@ class Presenter(ArrivingImagesObserver):
         budget = self._max_bytes // len(images)
         saved = contents if len(contents) == len(images) else [None] * len(images)
         for image, data, head_start in zip(images, saved, started, strict=True):
-            shown = self._inline_one(image, data, mode, budget, notes, head_start)
+            try:
+                shown = self._inline_one(image, data, mode, budget, notes, head_start)
+            except OutputLocationError as e:  # a replayed result whose file went away since: say which, and why
+                shown = None
+                notes.append(f"No inline preview of {image.filename}: {e}")
             infos.append(shown[1] if shown else None)
             if shown:
                 blocks.append(shown[0])

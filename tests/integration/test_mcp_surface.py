@@ -327,3 +327,17 @@ async def test_concurrent_calls_run_in_parallel(tmp_path, mode):
                                          for i in range(4)])
     assert not any(r.is_error for r in results)
     assert counting.peak == 4  # all four were in the backend at once: not serialised
+
+
+async def test_a_replayed_result_whose_file_was_deleted_says_so(tmp_path):
+    server, _ = server_for(tmp_path)
+    call = {"prompt": "a keyed lamp", "idempotency_key": "lamp-1"}
+    async with Client(server, mode="legacy") as client:
+        first = await client.call_tool("generate_image", call)
+        saved = Path(first.structured_content["images"][0]["file_path"])
+        saved.unlink()
+        replayed = await client.call_tool("generate_image", call)
+    assert not replayed.is_error  # the result is still the call's result: its path, its cost
+    text = replayed.content[0].text
+    assert f"No inline preview of {saved.name}" in text and "moved, deleted or replaced" in text
+    assert "files on disk are complete" not in text
