@@ -51,6 +51,12 @@ DEFAULT_PLACEMENT = Placement()
 DEFAULT_OPTIONS = RenderOptions()
 
 
+def _shortfall(asked: int, came: int) -> tuple[str, ...]:
+    """A note when the API returned fewer images than asked for (it may hold some back, e.g. by moderation)."""
+    if came >= asked:
+        return ()
+    return (f"Asked for {asked} image(s); the API returned {came}, and only those were saved.",)
+
 class ImageWorkflow:
     """The shared tail of every image call: run one backend call, save what it returned, catalogue it."""
 
@@ -117,9 +123,9 @@ class ImageWorkflow:
             usage=result.usage,
             cost_usd=cost,
             route=result.route,
-            applied={**options.applied(), **result.applied},
+            applied={**options.applied(), **result.applied, "n": len(images)},
             placeholder=result.placeholder,
-            notes=result.notes,
+            notes=(*result.notes, *_shortfall(options.n, len(images))),
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),

@@ -45,6 +45,19 @@ async def test_a_revised_prompt_is_shown_and_cached_tokens_are_priced_as_cached(
     assert result.structured_content["cost_usd_estimated"] == pytest.approx(expected)
 
 
+async def test_fewer_images_than_asked_for_are_noted_and_applied_says_how_many(tmp_path):
+    with FakeOpenAIServer() as fake:
+        fake.script("generations", Scripted(json=api_answer()))  # one image, whatever n was
+        async with Client(openai_server_for(fake, tmp_path), mode="legacy") as client:
+            result = await client.call_tool("generate_image", {"prompt": "a fox", "n": 3, "inline": "none"})
+            full = await client.call_tool("generate_image", {"prompt": "two foxes", "n": 2, "inline": "none"})
+    assert not result.is_error, result.content[0].text
+    assert len(result.structured_content["images"]) == 1 and result.structured_content["applied"]["n"] == 1
+    assert result.structured_content["requested"]["n"] == 3
+    assert "Asked for 3 image(s); the API returned 1" in result.content[0].text
+    assert full.structured_content["applied"]["n"] == 2 and "Asked for" not in full.content[0].text
+
+
 async def test_values_the_api_echoes_back_never_carry_the_key_out(tmp_path):
     echoing = api_answer(size=f"1024x1024 {KEY}", quality=KEY)
     with FakeOpenAIServer() as fake:
