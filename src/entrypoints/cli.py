@@ -118,6 +118,10 @@ def leave_now(code: int) -> NoReturn:
     closed stdin waits for, and that nothing of ours needs: flush what is buffered and leave.
     """
     logging.shutdown()
+    # The transport has handed fd 1 back to the JSON-RPC channel; whatever a dependency printed and sys.stdout
+    # still buffers is not a message, so it goes where the rest of that noise went while serving: stderr.
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

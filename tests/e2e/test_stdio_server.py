@@ -147,8 +147,15 @@ PIL.ImageDraw.Draw = noisy
 """
 
 
-def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
-    """Even when a dependency prints (to sys.stdout and straight to fd 1) in the middle of a tool call."""
+def stdout_buffering(env: dict[str, str], unbuffered: str | None) -> dict[str, str]:
+    env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
+    return env if unbuffered is None else {**env, "PYTHONUNBUFFERED": unbuffered}
+
+
+@pytest.mark.parametrize("unbuffered", ["1", None])
+def test_stdout_carries_nothing_but_json_rpc(tmp_path, script, unbuffered):
+    """Even when a dependency prints (to sys.stdout and straight to fd 1) in the middle of a tool call, and
+    sys.stdout still buffers some of it at exit (Python's default: PYTHONUNBUFFERED unset)."""
     (tmp_path / "noise").mkdir()
     (tmp_path / "noise" / "sitecustomize.py").write_text(NOISY_DEPENDENCY)
     messages = [
@@ -163,7 +170,8 @@ def test_stdout_carries_nothing_but_json_rpc(tmp_path, script):
     ]
     proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path,
-                            env=server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1", PYTHONPATH=str(tmp_path / "noise")))
+                            env=stdout_buffering(server_env(tmp_path, GPT_IMAGE_2_MCP_DEBUG="1",
+                                                            PYTHONPATH=str(tmp_path / "noise")), unbuffered))
     for message in messages:
         proc.stdin.write(json.dumps(message) + "\n")
     proc.stdin.flush()
