@@ -38,7 +38,8 @@ from .use_cases import UseCases, shut_down
 COMMANDS = ("generate", "edit")
 EXIT_FAILED = 2  # the code a bad configuration exits with too: the command could not do what was asked
 BACKENDS = ("auto", "openai", "fake")
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")  # two letters at least: C:\... is a Windows path, not a URL
+# A scheme and "//" (http://, file:///...) or a data: URL: "run-10:52" is a folder name, C:\... a Windows path.
+_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]+://|data:|file:)", re.IGNORECASE)
 
 
 def _help(annotated: Any, with_default: bool = True) -> str:
@@ -100,7 +101,8 @@ def _arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The command line in the tools' argument names."""
     arguments = {"size": args.size, "quality": args.quality, "n": args.n, "background": args.background,
                  "output_format": args.format, "output_compression": args.compression,
-                 "output_dir": from_shell(args.output_dir), "filename_prefix": args.prefix}
+                 # An empty --output-dir (an unset shell variable, say) means the default folder, not the shell's.
+                 "output_dir": from_shell((args.output_dir or "").strip() or None), "filename_prefix": args.prefix}
     if args.command == "edit":
         arguments.update(images=[from_shell(image) for image in args.images], mask=from_shell(args.mask))
     else:

@@ -16,14 +16,25 @@ OWNER_HELP = (f"whose: '{LOCAL_OWNER}' (default) is the stdio and CLI user; a us
               "ISSUER#SUBJECT, e.g. 'tokens-file#alice' or 'https://login.example.com/#alice'")
 
 
+def _positive(text: str) -> int:
+    """A count of one or more (argparse reports the message as an error with exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     sessions = sub.add_parser("sessions", help="list live edit sessions (most recently used first)")
     sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
     images = sub.add_parser("images", help="list recent images from the catalogue (newest first)")
-    images.add_argument("--limit", type=int, default=20, help="how many images (default 20)")
+    images.add_argument("--limit", type=_positive, default=20, help="how many images (default 20)")
     images.add_argument("--json", action="store_true", help="print JSON instead of a table")
     spend = sub.add_parser("spend", help="what image calls cost, per UTC day, from the spend ledger")
-    spend.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
+    spend.add_argument("--days", type=_positive, default=7, help="how many days back, today included (default 7)")
     spend.add_argument("--json", action="store_true", help="print JSON instead of a table")
     for command in (sessions, images, spend):
         command.add_argument("--owner", default=LOCAL_OWNER, metavar="OWNER", help=OWNER_HELP)

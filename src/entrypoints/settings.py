@@ -124,6 +124,17 @@ class Settings(BaseSettings):
             raise ValueError("an http:// or https:// URL with a host, e.g. https://images.example.com/mcp")
         return value.strip()
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        # Checked here: the SDK would only fail on the first paid call, with a message about a missing protocol.
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL of the OpenAI API, e.g. https://api.openai.com/v1")
+        return value.strip()
+
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts_are_host_headers(cls, value: str) -> str:

@@ -48,6 +48,15 @@ def test_edit_takes_relative_images_and_output_dir_from_the_shell_and_prints_the
     assert catalogue[0]["id"] == image["image_id"] and catalogue[0]["prompt"] == "make the teapot blue"
 
 
+def test_an_output_dir_with_a_colon_is_a_folder_of_the_shell_and_an_empty_one_the_default(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    stamped = run(script, cwd, "generate", "a clock", "--output-dir", "run-10:52", "--quiet")
+    empty = run(script, cwd, "generate", "a clock", "--output-dir", "", "--quiet")
+    assert stamped.returncode == 0 and empty.returncode == 0, stamped.stderr + empty.stderr
+    assert Path(stamped.stdout.strip()).parent == cwd / "run-10:52"
+    assert Path(empty.stdout.strip()).parent == cwd / "out"  # GPT_IMAGE_2_OUTPUT_DIR, not the shell's folder
+
+
 def test_quiet_prints_only_the_paths_and_nothing_on_stderr(script, tmp_path):
     cwd = shell_folder(tmp_path)
     generated = run(script, cwd, "generate", "two cups", "--n", "2", "-q")

@@ -41,6 +41,8 @@ def test_request_state_keys_are_a_comma_list_of_long_secrets_kept_out_of_message
     ("GPT_IMAGE_2_TRANSPORT", "sse", "one of 'stdio' or 'http'"),
     ("GPT_IMAGE_2_HTTP_PORT", "0", "at least 1"),
     ("GPT_IMAGE_2_PUBLIC_URL", "ftp://x", "an http:// or https:// URL"),
+    ("OPENAI_BASE_URL", "notaurl", "an http:// or https:// URL of the OpenAI API"),
+    ("OPENAI_BASE_URL", "ftp://127.0.0.1/v1", "an http:// or https:// URL of the OpenAI API"),
     ("GPT_IMAGE_2_ALLOWED_HOSTS", "https://images.example.com", "Host headers (host or host:port"),
     ("GPT_IMAGE_2_ALLOWED_HOSTS", "a.example, b.example/mcp", "no scheme or path"),
     ("GPT_IMAGE_2_ALLOWED_ORIGINS", "images.example.com", "origins (scheme://host[:port]"),
@@ -72,3 +74,8 @@ def test_dns_rebinding_protection_stays_on_for_every_bind_address():
         security = transport_security(load_settings(http_host=host, public_url="https://images.example.com/mcp"))
         assert security.enable_dns_rebinding_protection is True
         assert "images.example.com" in security.allowed_hosts and "evil.example" not in security.allowed_hosts
+
+
+def test_an_openai_base_url_typed_with_spaces_is_trimmed(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", " http://127.0.0.1:9/v1 ")
+    assert load_settings().base_url == "http://127.0.0.1:9/v1"
