@@ -104,9 +104,10 @@ class SpendGuard:
             await self._check_budget(owner, estimate_usd)  # never ask the user about a call the budget refuses
             if not (confirm is not None and await confirm(estimate_usd)):
                 raise ConfirmationNeeded(
-                    f"This call is estimated at ${estimate_usd:.4f}, above the ${self._policy.confirm_above_usd:.2f} "
+                    f"This call is estimated at ${estimate_usd:.4f}, above the ${self._policy.confirm_above_usd:.4f} "
                     "that needs a confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, "
-                    "call again with confirm_cost: true; or lower the quality, size or n."
+                    "call again with confirm_cost: true (--confirm-cost on the command line); or lower the "
+                    "quality, size or n."
                 )
         async with self._booking:  # (again after a confirmation: other calls may have been booked meanwhile)
             await self._check_budget(owner, estimate_usd)

@@ -68,6 +68,8 @@ def _add_render_options(command: argparse.ArgumentParser) -> None:
                                                             "schema: paths, sizes, image ids, cost) as JSON")
     command.add_argument("--quiet", "-q", action="store_true", help="print only the paths (or the JSON) on "
                                                                    "stdout and nothing on stderr but errors")
+    command.add_argument("--confirm-cost", action="store_true", help=(
+        "go ahead with a call estimated above GPT_IMAGE_2_CONFIRM_ABOVE_USD (without it, such a call is refused)"))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -110,9 +112,14 @@ def _arguments(args: argparse.Namespace) -> dict[str, Any]:
     return arguments
 
 
+async def _confirmed(estimate_usd: float) -> bool:
+    return True  # --confirm-cost: the user said yes before the estimate was made
+
+
 async def _make(args: argparse.Namespace, arguments: dict[str, Any], container: Container) -> Outcome:
     options = render_overrides(arguments).apply_to(RenderOptions())
-    placement = Placement(arguments["output_dir"], arguments["filename_prefix"])
+    placement = Placement(arguments["output_dir"], arguments["filename_prefix"],
+                          confirm=_confirmed if args.confirm_cost else None)
     if args.command == "edit":
         inputs = EditInputs(tuple(arguments["images"]), arguments["mask"])
         return await (await UseCases(container).edit())(args.prompt, inputs, options, placement)

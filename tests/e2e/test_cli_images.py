@@ -57,6 +57,15 @@ def test_an_output_dir_with_a_colon_is_a_folder_of_the_shell_and_an_empty_one_th
     assert Path(empty.stdout.strip()).parent == cwd / "out"  # GPT_IMAGE_2_OUTPUT_DIR, not the shell's folder
 
 
+def test_a_call_above_the_confirmation_threshold_goes_ahead_with_confirm_cost(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    refused = run(script, cwd, "generate", "a vase", "--quiet", GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001")
+    confirmed = run(script, cwd, "generate", "a vase", "--quiet", "--confirm-cost",
+                    GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001")
+    assert refused.returncode == 2 and "--confirm-cost" in refused.stderr and "$0.0010" in refused.stderr
+    assert confirmed.returncode == 0 and Path(confirmed.stdout.strip()).is_file()
+
+
 def test_quiet_prints_only_the_paths_and_nothing_on_stderr(script, tmp_path):
     cwd = shell_folder(tmp_path)
     generated = run(script, cwd, "generate", "two cups", "--n", "2", "-q")
