@@ -7,9 +7,11 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 import anyio
@@ -28,6 +30,7 @@ from .settings import ConfigurationError, Settings, load_settings
 log = logging.getLogger("gpt_image_2_mcp")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's convention for a program ended by Ctrl-C
+EXIT_TERMINATED = 143  # and by SIGTERM
 INTERACTIVE_HINT = (
     "This is an MCP server speaking JSON-RPC on stdin/stdout; it is waiting for an MCP client. Add it to your "
     "client's configuration, try it with `gpt-image-2-mcp generate \"a red fox\"`, or with the MCP Inspector: "
@@ -173,10 +176,27 @@ def new_token(subject: str) -> int:
     return 0
 
 
+_terminated = False
+
+
+def terminate_like_ctrl_c() -> None:
+    """SIGTERM (timeout, systemd, docker stop, a CI cancel) stops a generate or edit the way Ctrl-C does: the call
+    is cancelled, its estimate released from the day's budget and no temporary file left; the default handler
+    would end the process on the spot."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        global _terminated
+        _terminated = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command in cli_images.COMMANDS:
+            terminate_like_ctrl_c()
             container = build_container(args.backend)
             configure_logging(container.settings(), args.quiet)
             announce(container.settings())  # no folder: the paths of the images are printed at the end
@@ -198,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gpt-image-2-mcp: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,10 @@ backend, relative paths taken from the shell's folder."""
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -64,6 +67,37 @@ def test_a_call_above_the_confirmation_threshold_goes_ahead_with_confirm_cost(sc
                     GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001")
     assert refused.returncode == 2 and "--confirm-cost" in refused.stderr and "$0.0010" in refused.stderr
     assert confirmed.returncode == 0 and Path(confirmed.stdout.strip()).is_file()
+
+
+def test_sigterm_cancels_a_call_like_ctrl_c_and_releases_its_estimate(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    state = tmp_path / "state.sqlite3"
+    proc = subprocess.Popen([script, "generate", "a slow kite", "--quiet"], cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=server_env(cwd, GPT_IMAGE_2_FAKE_LATENCY_MS="30000",
+                                           GPT_IMAGE_2_STATE_URL=f"sqlite://{state}"))
+    try:
+        deadline = time.monotonic() + 30
+        while not booked(state) and time.monotonic() < deadline:  # the estimate is on the ledger: it is in flight
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and out == "" and "Traceback" not in err
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT actual_usd FROM spend").fetchall() == [(0.0,)]  # released, not left pending
+    assert not (cwd / "out").exists() or list((cwd / "out").iterdir()) == []
+
+
+def booked(state: Path) -> bool:
+    if not state.exists():
+        return False
+    try:
+        with sqlite3.connect(state) as db:
+            return bool(db.execute("SELECT count(*) FROM spend").fetchone()[0])
+    except sqlite3.OperationalError:  # the server is still creating its tables
+        return False
 
 
 def test_quiet_prints_only_the_paths_and_nothing_on_stderr(script, tmp_path):
