@@ -117,23 +117,13 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("an http:// or https:// URL with a host, e.g. https://images.example.com/mcp")
-        return value.strip()
+        return _http_url(value, "an http:// or https:// URL with a host, e.g. https://images.example.com/mcp")
 
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:
         # Checked here: the SDK would only fail on the first paid call, with a message about a missing protocol.
-        if value is None or not value.strip():
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("an http:// or https:// URL of the OpenAI API, e.g. https://api.openai.com/v1")
-        return value.strip()
+        return _http_url(value, "an http:// or https:// URL of the OpenAI API, e.g. https://api.openai.com/v1")
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -226,6 +216,16 @@ class Settings(BaseSettings):
     def secrets(self) -> tuple[str, ...]:
         signing = (self.url_signing_key.get_secret_value(),) if self.url_signing_key else ()
         return ((self.api_key.get_secret_value(),) if self.api_key else ()) + tuple(self.state_keys) + signing
+
+
+def _http_url(value: str | None, accepted: str) -> str | None:
+    """An http(s) URL with a host, trimmed; None when blank. Raises ValueError saying what is `accepted`."""
+    if value is None or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(accepted)
+    return value.strip()
 
 
 def _comma_list(text: str) -> list[str]:
