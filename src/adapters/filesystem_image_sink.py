@@ -19,13 +19,12 @@ from gpt_image_2_mcp.domain.errors import OutputLocationError
 from gpt_image_2_mcp.domain.ports import ImageSink, StoredFile
 from gpt_image_2_mcp.domain.values import SavedImage
 
-from .local_path_policy import climbs_out, is_within, path_from_user, within_roots, write_refusal
+from .local_path_policy import climbs_out, is_other_url, is_within, path_from_user, within_roots, write_refusal
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "gpt-image-2-mcp"
 UNSAFE_SWITCH = "GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR=1"
-_URL = re.compile(r"^[a-z][a-z0-9+.-]+://")  # a scheme of two letters or more (C:/ is a drive)
 _UNSAFE_PREFIX = re.compile(r"[^A-Za-z0-9._-]+")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, at import, while single-threaded; mkstemp's 0600 is widened to what umask allows
@@ -117,7 +116,7 @@ class FilesystemImageSink(ImageSink):
         if "\0" in output_dir:
             raise OutputLocationError("output_dir contains a NUL character, which no folder name can hold. Give "
                                       "the folder's path without it.")
-        if _URL.match(output_dir.lower()) and not output_dir.lower().startswith("file:"):
+        if is_other_url(output_dir):
             raise OutputLocationError(
                 f"output_dir {output_dir!r} is a URL; images are saved into a folder on this machine. Give a "
                 f"folder path (absolute, ~/..., file://, or relative to {home}), or leave output_dir out.")

@@ -16,9 +16,8 @@ from gpt_image_2_mcp.domain.errors import InputImageError, UrlFetchFailed, UrlFe
 from gpt_image_2_mcp.domain.ports import ImageCodec, ImageSource, UrlFetcher
 from gpt_image_2_mcp.domain.values import MAX_INPUT_BYTES, InputImage
 
-from .local_path_policy import path_from_user, read_refusal, within_roots
+from .local_path_policy import is_other_url, path_from_user, read_refusal, within_roots
 
-_OTHER_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]+://")
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
 
 def _describe(reference: str) -> str:
@@ -28,11 +27,10 @@ def _describe(reference: str) -> str:
 
 def _refuse_other_schemes(reference: str, name: str) -> None:
     """A URL of a scheme other than file: is refused as such, not looked for as a file named "ftp:/host/x.png"."""
-    lowered = reference.lower()
-    if lowered.startswith("image://"):
+    if reference.lower().startswith("image://"):
         raise InputImageError(f"{name} is a resource link; give the image's file_path (in the result beside its "
                               "link) instead.")
-    if _OTHER_SCHEME.match(lowered) and not lowered.startswith("file:"):
+    if is_other_url(reference):
         raise InputImageError(f"{name} uses an unsupported scheme. Give a file path, a file:// URL, an http(s):// "
                               "URL or a data:image/...;base64 URL.")
 

@@ -78,6 +78,15 @@ def path_from_user(text: str, base: Path | None = None) -> Path:
     return path
 
 
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]+://")  # two letters at least: C:/ is a drive, not a scheme
+
+
+def is_other_url(text: str) -> bool:
+    """Whether `text` is a URL of a scheme other than file: (a path of its own, which path_from_user reads)."""
+    lowered = text.lower()
+    return bool(_URL_SCHEME.match(lowered)) and not lowered.startswith("file:")
+
+
 def climbs_out(text: str) -> bool:
     """Whether a relative path a user typed leads out of the folder it is taken from ('..' past its top), by name.
     Absolute, ~, drive and file:// paths are not relative: False."""
