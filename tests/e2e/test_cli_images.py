@@ -3,6 +3,7 @@ backend, relative paths taken from the shell's folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -85,7 +86,7 @@ def test_sigterm_cancels_a_call_like_ctrl_c_and_releases_its_estimate(script, tm
     finally:
         proc.kill()
     assert proc.returncode == 143 and out == "" and "Traceback" not in err
-    with sqlite3.connect(state) as db:
+    with contextlib.closing(sqlite3.connect(state)) as db:  # sqlite3's own `with` does not close
         assert db.execute("SELECT actual_usd FROM spend").fetchall() == [(0.0,)]  # released, not left pending
     assert not (cwd / "out").exists() or list((cwd / "out").iterdir()) == []
 
@@ -94,7 +95,7 @@ def booked(state: Path) -> bool:
     if not state.exists():
         return False
     try:
-        with sqlite3.connect(state) as db:
+        with contextlib.closing(sqlite3.connect(state)) as db:
             return bool(db.execute("SELECT count(*) FROM spend").fetchone()[0])
     except sqlite3.OperationalError:  # the server is still creating its tables
         return False
