@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import DayTotal, SpendEntry
+from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry, within_budget
 
 
 def day_of(at: float) -> str:
@@ -25,6 +25,12 @@ def day_totals(entries: list[SpendEntry]) -> list[DayTotal]:
     ]
 
 
+def spent_of(entries: list[SpendEntry]) -> float:
+    """What entries count against a budget, rounded as every ledger rounds it (shared by the stores that sum
+    in Python)."""
+    return round(sum(e.counted_usd for e in entries), 6)
+
+
 class InMemorySpendLedger(SpendLedger):
     """Gone with the process."""
 
@@ -34,11 +40,22 @@ class InMemorySpendLedger(SpendLedger):
     async def record(self, entry: SpendEntry) -> None:
         self._entries[(entry.owner, entry.call_id)] = entry
 
+    async def book_within(self, entry: SpendEntry, since: float, budget_usd: float | None) -> Booking:
+        # No await between the sum and the store: atomic for the one event loop that holds the dict.
+        spent = self._spent(entry.owner, since)
+        if not within_budget(spent, entry.estimated_usd, budget_usd):
+            return Booking(booked=False, spent_usd=spent)
+        self._entries[(entry.owner, entry.call_id)] = entry
+        return Booking(booked=True, spent_usd=spent)
+
     async def spent_since(self, owner: str, since: float) -> float:
-        return round(sum(e.counted_usd for e in self._owned(owner, since)), 6)
+        return self._spent(owner, since)
 
     async def totals(self, owner: str, since: float) -> list[DayTotal]:
         return day_totals(self._owned(owner, since))
+
+    def _spent(self, owner: str, since: float) -> float:
+        return spent_of(self._owned(owner, since))
 
     def _owned(self, owner: str, since: float) -> list[SpendEntry]:
         return [e for (o, _), e in self._entries.items() if o == owner and e.at >= since]

@@ -7,6 +7,8 @@ Key layout (<owner> and <call id> percent-encoded, see redis_common.owner_part):
 
 `record` is one Lua script, so another process never sees an entry's hash without its member (or the other way
 round), and since the member is the call id, an estimate and its actual cost recorded together leave one member.
+`book_within` is an optimistic transaction: it WATCHes the owner's set and the hashes it sums, and books with
+that script inside MULTI/EXEC, so a booking or a settled cost elsewhere in between makes it sum again.
 
 Retention: an entry lives RETENTION_DAYS after its `at` (EXPIREAT on its hash), then Redis frees it unattended.
 Budgets need today only and reports a few weeks at most, so 400 days keeps over a year of history (a year's
@@ -18,11 +20,12 @@ members whose hash is gone (expired, or evicted by a memory policy).
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import DAY_S, DayTotal, SpendEntry
+from gpt_image_2_mcp.domain.spend import DAY_S, Booking, DayTotal, SpendEntry, within_budget
 
-from .in_memory_spend_ledger import day_totals
+from .in_memory_spend_ledger import day_totals, spent_of
 from .redis_common import DEFAULT_NAMESPACE, SchemaCheck, as_text, guarded, owner_part
 from .redis_job_scripts import DROP_STALE
 
@@ -63,27 +66,55 @@ class RedisSpendLedger(SpendLedger):
     @guarded(writes=True)
     async def record(self, entry: SpendEntry) -> None:
         """Store an entry, replacing an earlier one with the same owner and call_id."""
-        actual = "" if entry.actual_usd is None else repr(entry.actual_usd)
-        await self._record(
-            keys=[self._entry_key(entry.owner, entry.call_id), self._set_key(entry.owner)],
-            args=[entry.call_id, repr(entry.at), entry.tool, repr(entry.estimated_usd), actual, RETENTION_S])
+        await self._store(entry, self._client)
+
+    @guarded(writes=True)
+    async def book_within(self, entry: SpendEntry, since: float, budget_usd: float | None) -> Booking:
+        """Sum and book under WATCH; redis-py runs `attempt` again whenever EXEC finds a watched key changed."""
+        index = self._set_key(entry.owner)
+
+        async def attempt(pipe: Pipeline) -> Booking:
+            calls = [as_text(m) for m in await pipe.zrangebyscore(index, repr(since), "+inf")]
+            # Watched before they are read: a cost settled after this point aborts the EXEC.
+            await pipe.watch(index, *(self._entry_key(entry.owner, call) for call in calls))
+            spent = spent_of(await self._read(entry.owner, calls, since))
+            if not within_budget(spent, entry.estimated_usd, budget_usd):
+                return Booking(booked=False, spent_usd=spent)
+            pipe.multi()
+            await self._store(entry, pipe)
+            return Booking(booked=True, spent_usd=spent)
+
+        return await self._client.transaction(attempt, index, value_from_callable=True)
 
     @guarded(writes=False)
     async def spent_since(self, owner: str, since: float) -> float:
         """What the owner's calls since `since` count against a budget."""
-        return round(sum(e.counted_usd for e in await self._entries(owner, since)), 6)
+        return spent_of(await self._entries(owner, since))
 
     @guarded(writes=False)
     async def totals(self, owner: str, since: float) -> list[DayTotal]:
         """Per UTC day since `since`, oldest first: number of calls, estimated and actual cost."""
         return day_totals(await self._entries(owner, since))
 
+    async def _store(self, entry: SpendEntry, client: Redis | Pipeline) -> None:
+        """The RECORD script on `client` (a pipeline inside MULTI only queues it)."""
+        actual = "" if entry.actual_usd is None else repr(entry.actual_usd)
+        await self._record(
+            keys=[self._entry_key(entry.owner, entry.call_id), self._set_key(entry.owner)],
+            args=[entry.call_id, repr(entry.at), entry.tool, repr(entry.estimated_usd), actual, RETENTION_S],
+            client=client)
+
     async def _entries(self, owner: str, since: float) -> list[SpendEntry]:
-        """The owner's entries at or after `since`. Members whose hash is gone are left out and dropped."""
-        index = self._set_key(owner)
-        calls = [as_text(m) for m in await self._client.zrangebyscore(index, repr(since), "+inf")]
+        """The owner's entries at or after `since`."""
+        calls = await self._client.zrangebyscore(self._set_key(owner), repr(since), "+inf")
+        return await self._read(owner, [as_text(m) for m in calls], since)
+
+    async def _read(self, owner: str, calls: list[str], since: float) -> list[SpendEntry]:
+        """The entries of these call ids at or after `since`. Members whose hash is gone are left out and
+        dropped from the owner's set."""
         if not calls:
             return []
+        index = self._set_key(owner)
         pipe = self._client.pipeline(transaction=False)
         for call in calls:
             pipe.hmget(self._entry_key(owner, call), FIELDS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import DayTotal, SpendEntry
+from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry, within_budget
 
 from .sqlite_database import SqliteDatabase
 
@@ -30,6 +30,15 @@ TOTALS = (
 )
 
 
+def row_of(entry: SpendEntry) -> dict[str, object]:
+    return {"owner": entry.owner, "call_id": entry.call_id, "tool": entry.tool,
+            "estimated_usd": entry.estimated_usd, "actual_usd": entry.actual_usd, "at": entry.at}
+
+
+def spent_in(connection: sqlite3.Connection, owner: str, since: float) -> float:
+    return round(connection.execute(SPENT, {"owner": owner, "since": since}).fetchone()[0], 6)
+
+
 class SqliteSpendLedger(SpendLedger):
     """One row per (owner, call_id). Sums and per-day groups are computed by SQLite over the (owner, at) index,
     so a read costs one query however many calls the owner made; results are rounded to 6 decimals as the
@@ -40,21 +49,28 @@ class SqliteSpendLedger(SpendLedger):
 
     async def record(self, entry: SpendEntry) -> None:
         """Store an entry, replacing an earlier one with the same owner and call_id."""
-        row = {"owner": entry.owner, "call_id": entry.call_id, "tool": entry.tool,
-               "estimated_usd": entry.estimated_usd, "actual_usd": entry.actual_usd, "at": entry.at}
 
         def record(connection: sqlite3.Connection) -> None:
-            connection.execute(UPSERT, row)
+            connection.execute(UPSERT, row_of(entry))
 
         await self._db.write(record)
 
+    async def book_within(self, entry: SpendEntry, since: float, budget_usd: float | None) -> Booking:
+        """The sum and the insert in one write transaction: BEGIN IMMEDIATE takes the file's write lock first,
+        so a booking in another process waits for this one and then sees it."""
+
+        def book(connection: sqlite3.Connection) -> Booking:
+            spent = spent_in(connection, entry.owner, since)
+            if not within_budget(spent, entry.estimated_usd, budget_usd):
+                return Booking(booked=False, spent_usd=spent)
+            connection.execute(UPSERT, row_of(entry))
+            return Booking(booked=True, spent_usd=spent)
+
+        return await self._db.write(book)
+
     async def spent_since(self, owner: str, since: float) -> float:
         """What the owner's calls since `since` count against a budget."""
-
-        def spent(connection: sqlite3.Connection) -> float:
-            return connection.execute(SPENT, {"owner": owner, "since": since}).fetchone()[0]
-
-        return round(await self._db.read(spent), 6)
+        return await self._db.read(lambda connection: spent_in(connection, owner, since))
 
     async def totals(self, owner: str, since: float) -> list[DayTotal]:
         """Per UTC day since `since`, oldest first: number of calls, estimated and actual cost."""

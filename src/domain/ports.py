@@ -11,7 +11,7 @@ from .access import VerifiedToken
 from .catalogue import ImagePage, ImageRecord
 from .jobs import Job, JobPage
 from .sessions import EditSession, Turn
-from .spend import DayTotal, SpendEntry
+from .spend import Booking, DayTotal, SpendEntry
 from .values import ArrivedImage, BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
 
 PartialImageHandler = Callable[[int, bytes], Awaitable[None]]
@@ -203,6 +203,11 @@ class SpendLedger(Protocol):
     async def record(self, entry: SpendEntry) -> None:
         """Store an entry, replacing an earlier one with the same owner and call_id (the estimate, then the
         actual cost)."""
+
+    @abstractmethod
+    async def book_within(self, entry: SpendEntry, since: float, budget_usd: float | None) -> Booking:
+        """Store `entry` (a new call's estimate) only if it fits: spent_since(entry.owner, since) plus its
+        estimate `within_budget`. The sum and the store are one atomic step for every process on the store."""
 
     @abstractmethod
     async def spent_since(self, owner: str, since: float) -> float:

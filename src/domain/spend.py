@@ -3,7 +3,6 @@ budget checked before any money is spent, and a threshold above which the caller
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,15 @@ class SpendEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Booking:
+    """What SpendLedger.book_within did: whether it stored the entry, and what the owner's calls counted
+    against the budget just before (the figures of a refusal)."""
+
+    booked: bool
+    spent_usd: float
+
+
+@dataclass(frozen=True, slots=True)
 class DayTotal:
     day: str
     """The UTC date, YYYY-MM-DD."""
@@ -56,6 +64,12 @@ def start_of_utc_day(now: float) -> float:
     return now - now % DAY_S
 
 
+def within_budget(spent_usd: float, estimate_usd: float, budget_usd: float | None) -> bool:
+    """Whether a call estimated at `estimate_usd` fits a budget of which `spent_usd` is gone (None: no budget).
+    The one rule: the policy and every ledger's atomic booking apply it alike."""
+    return budget_usd is None or spent_usd + estimate_usd <= budget_usd
+
+
 @dataclass(frozen=True, slots=True)
 class SpendPolicy:
     """The limits from configuration: a daily budget per owner and a confirmation threshold (None: none)."""
@@ -68,11 +82,14 @@ class SpendPolicy:
 
     def check_budget(self, estimate_usd: float, spent_today_usd: float) -> None:
         """Raises BudgetExceeded, with the figures, if the call would take the owner past today's budget."""
-        budget = self.budget_usd_per_day
-        if budget is None or spent_today_usd + estimate_usd <= budget:
-            return
+        if not within_budget(spent_today_usd, estimate_usd, self.budget_usd_per_day):
+            raise self.refusal(estimate_usd, spent_today_usd)
+
+    def refusal(self, estimate_usd: float, spent_today_usd: float) -> BudgetExceeded:
+        """The error for a call the budget refuses, with the figures and what to do."""
+        budget = self.budget_usd_per_day or 0.0
         remaining = max(0.0, budget - spent_today_usd)
-        raise BudgetExceeded(
+        return BudgetExceeded(
             f"This call is estimated at ${estimate_usd:.4f}, but only ${remaining:.4f} of today's "
             f"${budget:.2f} budget is left (${spent_today_usd:.4f} spent since 00:00 UTC). Nothing was sent. "
             "Lower the quality, size or n, wait until tomorrow (UTC), or raise GPT_IMAGE_2_BUDGET_USD_PER_DAY."
@@ -94,9 +111,6 @@ class SpendGuard:
         self._ledger = ledger
         self._policy = policy
         self._clock = clock
-        # Check and booking are two steps on the ledger: without the lock, calls sent together would each see
-        # the day's spend before any of them was booked, and all go out past the budget.
-        self._booking = asyncio.Lock()
 
     async def authorize(self, owner: str, tool: str, estimate_usd: float, confirm: CostConfirmer | None) -> SpendEntry:
         """Refuse (BudgetExceeded, ConfirmationNeeded) or book the estimate; returns the booked entry."""
@@ -109,11 +123,13 @@ class SpendGuard:
                     "call again with confirm_cost: true (--confirm-cost on the command line); or lower the "
                     "quality, size or n."
                 )
-        async with self._booking:  # (again after a confirmation: other calls may have been booked meanwhile)
-            await self._check_budget(owner, estimate_usd)
-            entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
-                               estimated_usd=estimate_usd, at=self._clock())
-            await self._ledger.record(entry)
+        entry = SpendEntry(owner=owner, call_id=f"call_{secrets.token_hex(8)}", tool=tool,
+                           estimated_usd=estimate_usd, at=self._clock())
+        # Check and book in one step of the ledger, atomic with every other process on the store: calls sent
+        # together (to one replica or several) cannot each see the spend from before the others were booked.
+        booked = await self._ledger.book_within(entry, start_of_utc_day(entry.at), self._policy.budget_usd_per_day)
+        if not booked.booked:
+            raise self._policy.refusal(estimate_usd, booked.spent_usd)
         return entry
 
     async def _check_budget(self, owner: str, estimate_usd: float) -> None:

@@ -3,11 +3,13 @@ MCP elicitation (or refused, naming confirm_cost), and the ledger's totals match
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 
 import anyio
 import pytest
+import redis
 from mcp.client import Client
 from mcp.types import ElicitResult
 
@@ -124,4 +126,31 @@ async def test_calls_sent_together_cannot_pass_the_budget_between_them(fake, tmp
     refused = [r for r in results if r.is_error]
     assert 1 <= generated(fake) <= 8  # each is estimated at $0.0060: eight fit in $0.05, a ninth does not
     assert len(refused) == 20 - generated(fake)
+    assert all("GPT_IMAGE_2_BUDGET_USD_PER_DAY" in r.content[0].text for r in refused)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_two_server_processes_on_one_store_cannot_pass_the_budget_between_them(fake, tmp_path, store, request):
+    # Two replicas of one deployment: each books on the shared store, so the check and the booking must be one
+    # step of the store, not of either process.
+    env = env_for(fake, tmp_path, GPT_IMAGE_2_BUDGET_USD_PER_DAY="0.05")
+    if store == "redis":
+        server = request.getfixturevalue("redis_server")
+        with redis.Redis.from_url(server.url) as client:
+            client.flushdb()
+        env["GPT_IMAGE_2_STATE_URL"] = server.url
+    results = []
+    async with contextlib.AsyncExitStack() as stack:  # both replicas up before the first call goes out
+        replicas = [await stack.enter_async_context(stdio_client(tmp_path, **env)) for _ in range(2)]
+
+        async def one(i: int) -> None:
+            results.append(await replicas[i % 2].call_tool(
+                "generate_image", {"prompt": f"call {i}", "quality": "low", "inline": "none"}))
+
+        async with anyio.create_task_group() as group:
+            for i in range(20):
+                group.start_soon(one, i)
+    refused = [r for r in results if r.is_error]
+    assert 1 <= generated(fake) <= 8  # each is estimated at $0.0060: eight fit in $0.05, a ninth does not
+    assert len(results) == 20 and len(refused) == 20 - generated(fake)
     assert all("GPT_IMAGE_2_BUDGET_USD_PER_DAY" in r.content[0].text for r in refused)
