@@ -40,6 +40,14 @@ def _backend_choice(settings: Settings) -> str:
     return "missing_key" if choice == "openai" and not settings.api_key else choice
 
 
+def _spend_policy(settings: Settings) -> SpendPolicy:
+    """The configured budget and confirmation threshold; none for the fake backend, which spends nothing (its
+    calls are still on the ledger, at $0)."""
+    if _backend_choice(settings) == "fake":
+        return SpendPolicy()
+    return SpendPolicy(budget_usd_per_day=settings.budget_usd_per_day, confirm_above_usd=settings.confirm_above_usd)
+
+
 def _state_kind(settings: Settings) -> str:
     return settings.state.kind
 
@@ -109,10 +117,7 @@ class Container(containers.DeclarativeContainer):
         sqlite=providers.Singleton(sqlite_ledger, db=sqlite_database),
         redis=providers.Singleton(redis_ledger, client=redis_client),
     )
-    spend_policy = providers.Singleton(
-        SpendPolicy, budget_usd_per_day=settings.provided.budget_usd_per_day,
-        confirm_above_usd=settings.provided.confirm_above_usd,
-    )
+    spend_policy = providers.Singleton(_spend_policy, settings)
     spend_guard = providers.Singleton(SpendGuard, ledger=spend_ledger, policy=spend_policy)
     # Told of images as they arrive, before they are saved: the MCP server's presenter, which starts their
     # previews then (build_server overrides this); the command line shows no previews, so nothing there.

@@ -63,11 +63,22 @@ def test_an_output_dir_with_a_colon_is_a_folder_of_the_shell_and_an_empty_one_th
 
 def test_a_call_above_the_confirmation_threshold_goes_ahead_with_confirm_cost(script, tmp_path):
     cwd = shell_folder(tmp_path)
-    refused = run(script, cwd, "generate", "a vase", "--quiet", GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001")
-    confirmed = run(script, cwd, "generate", "a vase", "--quiet", "--confirm-cost",
-                    GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001")
+    with FakeOpenAIServer() as fake:
+        env = {"OPENAI_API_KEY": "sk-confirm-0123456789", "OPENAI_BASE_URL": fake.base_url,
+               "GPT_IMAGE_2_CONFIRM_ABOVE_USD": "0.001"}
+        refused = run(script, cwd, "generate", "a vase", "--quiet", **env)
+        sent_after_refusal = len(fake.requests_to("/v1/images/generations"))
+        confirmed = run(script, cwd, "generate", "a vase", "--quiet", "--confirm-cost", **env)
     assert refused.returncode == 2 and "--confirm-cost" in refused.stderr and "$0.0010" in refused.stderr
+    assert sent_after_refusal == 0
     assert confirmed.returncode == 0 and Path(confirmed.stdout.strip()).is_file()
+
+
+def test_the_fake_backend_spends_nothing_so_it_asks_no_confirmation_and_meets_no_budget(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    made = run(script, cwd, "generate", "a vase", "--quiet", GPT_IMAGE_2_CONFIRM_ABOVE_USD="0.001",
+               GPT_IMAGE_2_BUDGET_USD_PER_DAY="0.001")
+    assert made.returncode == 0 and Path(made.stdout.strip()).is_file(), made.stderr
 
 
 def test_sigterm_cancels_a_call_like_ctrl_c_and_releases_its_estimate(script, tmp_path):
