@@ -16,7 +16,8 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
-from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
 
 from gpt_image_2_mcp import __version__
@@ -93,6 +94,14 @@ class ImageMCPServer(MCPServer):
         self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
     ) -> ListResourcesResult:
         return await self._images.page(owner_of(None), params.cursor if params else None)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> Any:
+        known = [prompt.name for prompt in await self.list_prompts()]
+        if name not in known:  # the SDK answers an unknown name with error code 0; it is the caller's mistake
+            raise MCPError(INVALID_PARAMS, f"There is no prompt {name!r}. The prompts are: {', '.join(known)}.")
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

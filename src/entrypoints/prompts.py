@@ -36,6 +36,25 @@ MediumQuality = Annotated[Quality, Field(description=f"{_LEVELS} (default 'mediu
                                                      "series).")]
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text that is not blank")
+    return text
+
+
+Written = AfterValidator(_not_blank)
+"""For an argument the brief is built from: a blank one would leave a hole in the image prompt."""
+
+
+def _quoted(text: str) -> str:
+    """Text in quotes the model reads as literal: typographic ones when the text holds straight ones itself."""
+    return f"\u201c{text}\u201d" if '"' in text else f'"{text}"'
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip().lstrip("-•*").strip() for line in text.splitlines() if line.strip()]
 
@@ -60,8 +79,8 @@ def _message(goal: str, *steps: str) -> list[UserMessage]:
 
 
 def product_shot(
-    product: Annotated[str, Field(description="The product, concretely: what it is, material, colour, finish, "
-                                              "and any label text exactly as printed.")],
+    product: Annotated[str, Written, Field(description="The product, concretely: what it is, material, colour, "
+                                                       "finish, and any label text exactly as printed.")],
     background: Annotated[str, Field(description="The backdrop (default 'seamless pure white').")] = (
         "seamless pure white"),
     use: Annotated[str, Field(description="Where the picture goes, e.g. 'e-commerce listing' (default), 'hero "
@@ -94,8 +113,9 @@ def product_shot(
 
 
 def logo(
-    brand: Annotated[str, Field(description="The name exactly as it must be spelled, e.g. 'Field & Flour'.")],
-    business: Annotated[str, Field(description="What the brand does and for whom, in one line.")],
+    brand: Annotated[str, Written, Field(description="The name exactly as it must be spelled, e.g. 'Field & "
+                                                     "Flour'.")],
+    business: Annotated[str, Written, Field(description="What the brand does and for whom, in one line.")],
     personality: Annotated[str, Field(description="A few adjectives (default 'warm, simple, timeless').")] = (
         "warm, simple, timeless"),
     kind: Annotated[Literal["symbol", "wordmark", "combination", "app-icon"], Field(
@@ -108,8 +128,8 @@ def logo(
     """An original logo or app icon: a simple, scalable mark in a few variations to choose from."""
     shapes = {
         "symbol": "A symbol only, with no letters or words.",
-        "wordmark": f'The name "{brand}" set as a custom wordmark, spelled exactly {_spelled(brand)}.',
-        "combination": f'A simple symbol beside the name "{brand}", spelled exactly {_spelled(brand)}.',
+        "wordmark": f"The name {_quoted(brand)} set as a custom wordmark, spelled exactly {_spelled(brand)}.",
+        "combination": f"A simple symbol beside the name {_quoted(brand)}, spelled exactly {_spelled(brand)}.",
         "app-icon": "An app icon: one bold symbol on a rounded-square tile, no letters.",
     }
     prompt = (f"An original, non-infringing logo for {brand}, {business}. Personality: {personality}. "
@@ -125,9 +145,9 @@ def logo(
 
 
 def infographic(
-    topic: Annotated[str, Field(description="What the graphic explains.")],
-    exact_text: Annotated[str, Field(description="Every word that must appear, verbatim: the title on the first "
-                                                 "line, then one label or short line per line.")],
+    topic: Annotated[str, Written, Field(description="What the graphic explains.")],
+    exact_text: Annotated[str, Written, Field(description="Every word that must appear, verbatim: the title on "
+                                                          "the first line, then one label or short line per line.")],
     audience: Annotated[str, Field(description="Who reads it (default 'a general audience').")] = (
         "a general audience"),
     kind: Annotated[Literal["infographic", "flowchart", "diagram", "slide", "poster"], Field(
@@ -137,7 +157,7 @@ def infographic(
 ) -> list[UserMessage]:
     """An infographic, diagram or slide whose text must come out exactly as given."""
     title, *labels = _lines(exact_text) or [topic]
-    words = "\n".join([f'Title: "{title}"', *(f'- "{label}"' for label in labels)])
+    words = "\n".join([f"Title: {_quoted(title)}", *(f"- {_quoted(label)}" for label in labels)])
     prompt = (f"A clean, flat {kind} for {audience} that explains {topic}. The title across the top, then the "
               f"content in a clear reading order, arrows or numbered steps where there is a sequence, a consistent "
               f"simple icon style, generous white space, high-contrast text.\n"
@@ -146,14 +166,15 @@ def infographic(
               f"text, no decorative clutter, no stock photos, no watermark.")
     call = _call("generate_image", {"prompt": prompt, "size": SIZES[aspect], "quality": quality,
                                     "background": "opaque", "output_format": "png", "filename_prefix": kind})
-    return _message(f"Make a {kind} about {topic} with exact text.", call,
+    return _message(f"Make {_a(kind)} about {topic} with exact text.", call,
                     "Then check every word in the image against the list. For a wrong word, call `edit_image` on "
                     "the saved file: 'Change only the text \"WRONG\" to \"RIGHT\"; keep everything else the "
                     "same.'")
 
 
 def photoreal_portrait(
-    subject: Annotated[str, Field(description="Who: age, look, clothing, expression, what they are doing.")],
+    subject: Annotated[str, Written, Field(description="Who: age, look, clothing, expression, what they are "
+                                                       "doing.")],
     setting: Annotated[str, Field(description="Where (default 'a quiet café by a window').")] = (
         "a quiet café by a window"),
     lighting: Annotated[str, Field(description="The light and mood (default 'soft natural window light').")] = (
@@ -179,8 +200,8 @@ def photoreal_portrait(
 
 
 def local_edit(
-    image: Annotated[str, Field(description="The picture to edit: a path, file:// URL or http(s) URL.")],
-    change: Annotated[str, Field(description="The one change to make, e.g. 'make the mug red'.")],
+    image: Annotated[str, Written, Field(description="The picture to edit: a path, file:// URL or http(s) URL.")],
+    change: Annotated[str, Written, Field(description="The one change to make, e.g. 'make the mug red'.")],
     keep: Annotated[str, Field(description="What must stay exactly as it is (default: everything else).")] = "",
     mask: Annotated[str | None, Field(description="Optional PNG mask, the size of the image, with an alpha "
                                                   "channel: transparent where the change goes.")] = None,
@@ -205,9 +226,10 @@ def local_edit(
 
 
 def consistent_character(
-    character: Annotated[str, Field(description="The character, distinctively: face, hair, build, clothing, "
-                                                "colours. It is repeated word for word in every scene.")],
-    scenes: Annotated[str, AfterValidator(_at_most_scenes), Field(
+    character: Annotated[str, Written, Field(description="The character, distinctively: face, hair, build, "
+                                                         "clothing, colours. It is repeated word for word in every "
+                                                         "scene.")],
+    scenes: Annotated[str, Written, AfterValidator(_at_most_scenes), Field(
         description=f"The scenes in order, one per line (1..{MAX_SCENES}).")],
     style: Annotated[str, Field(description="The look of every picture (default 'clean digital "
                                             "illustration').")] = "clean digital illustration",

@@ -96,6 +96,16 @@ async def test_an_infographic_quotes_every_line_of_its_exact_text_at_high_qualit
     assert 'Title: "How tea is made"' in arguments["prompt"]
     assert all(f'- "{line}"' in arguments["prompt"] for line in text.splitlines()[1:])
     assert "edit_image" in result.messages[0].content.text  # how to fix a misspelled word afterwards
+    assert result.messages[0].content.text.startswith("Make an infographic about tea")
+
+
+async def test_text_that_holds_straight_quotes_is_quoted_with_typographic_ones(server):
+    async with Client(server, mode="legacy") as client:
+        sign = await client.get_prompt("infographic", {"topic": "a sign", "exact_text": 'Say "cheese"'})
+        wordmark = await client.get_prompt("logo", {"brand": 'The "Q" Bar', "business": "a bar",
+                                                    "kind": "wordmark"})
+    assert '\u201cSay "cheese"\u201d' in calls(sign)[0][1]["prompt"]
+    assert 'The name \u201cThe "Q" Bar\u201d set as' in calls(wordmark)[0][1]["prompt"]
 
 
 async def test_a_portrait_is_photorealistic_with_the_asked_framing(server):
@@ -141,6 +151,9 @@ async def test_a_consistent_character_runs_one_edit_session_scene_by_scene(serve
     ("logo", {"brand": "N", "business": "b", "variations": "9"}, "`variations` was '9'; it must be at most 4"),
     ("product_shot", {"product": "p", "colour": "red"}, "Prompt product_shot has no argument colour; it takes"),
     ("consistent_character", {"character": "c", "scenes": "\n".join("abcdefghi")}, "one to 8 scenes, one per line"),
+    ("product_shot", {"product": "  "}, "`product` was '  '; it must be text that is not blank"),
+    ("local_edit", {"image": "/x.png", "change": ""}, "`change` was ''; it must be text that is not blank"),
+    ("product_photo", {"product": "p"}, "There is no prompt 'product_photo'. The prompts are: product_shot, logo"),
 ])
 async def test_bad_or_missing_prompt_arguments_are_invalid_params_that_say_what_to_fix(server, name, arguments,
                                                                                        expected):
