@@ -88,7 +88,7 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    interrupts = StdioInterrupts(leave_now, EXIT_INTERRUPTED)
+    interrupts = StdioInterrupts(leave_now, EXIT_INTERRUPTED, EXIT_TERMINATED)
     interrupts.while_starting()
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
     # life of the server, so prints from any dependency land there), whatever gets printed goes to stderr.

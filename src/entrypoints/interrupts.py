@@ -1,4 +1,4 @@
-"""Ctrl-C while serving on stdio: a quiet exit with code 130, whenever it comes.
+"""Ctrl-C while serving on stdio: a quiet exit with code 130, whenever it comes; SIGTERM alike, with 143.
 
 Before the event loop runs (importing the SDK, building the server), a KeyboardInterrupt can land inside a C
 extension that turns it into another error (pydantic-core reports a SchemaError, with a traceback); nothing is
@@ -6,6 +6,10 @@ open yet, so until serving starts Ctrl-C simply ends the process. While serving,
 server and the lifespan stops the jobs and closes the state store; but the SDK's stdin reader sits in a worker
 thread blocked in read(), which no cancellation stops, so the process would wait for a line that never comes. Once
 the lifespan has closed everything, the process leaves instead.
+
+SIGTERM is what a client sends when the server has not left soon enough after stdin closed (the MCP lifecycle), and
+what systemd or `docker stop` send. While serving it takes Ctrl-C's path, so a call in flight is cancelled and
+recorded as such and its estimate released, instead of the process ending on the spot with its jobs left working.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from typing import Any
 class StdioInterrupts:
     """What Ctrl-C does at each stage of a stdio server's life."""
 
-    def __init__(self, leave: Callable[[int], Any], code: int) -> None:
+    def __init__(self, leave: Callable[[int], Any], code: int, terminated_code: int) -> None:
         self._leave = leave
         self._code = code
-        self._seen = False
+        self._terminated_code = terminated_code
+        self._seen: int | None = None  # the exit code of the signal that stopped the server
 
     def while_starting(self) -> None:
         """Until serving starts, Ctrl-C ends the process at once."""
@@ -33,17 +38,19 @@ class StdioInterrupts:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watch(self) -> None:
-        """Inside the running loop: note a Ctrl-C, then let the loop's own handler cancel the server."""
+        """Inside the running loop: note a Ctrl-C or SIGTERM, then let the loop's Ctrl-C handler cancel the
+        server."""
         loop_handler = signal.getsignal(signal.SIGINT)
 
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            self._seen = True
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self._seen = self._terminated_code if signum == signal.SIGTERM else self._code
             if callable(loop_handler):
-                loop_handler(signum, frame)
+                loop_handler(signal.SIGINT, frame)
 
-        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
 
     def after_shutdown(self) -> None:
-        """The lifespan has closed everything: after a Ctrl-C, leave now rather than wait on stdin."""
-        if self._seen:
-            self._leave(self._code)
+        """The lifespan has closed everything: after a signal, leave now rather than wait on stdin."""
+        if self._seen is not None:
+            self._leave(self._seen)

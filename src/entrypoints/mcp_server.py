@@ -16,6 +16,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
+from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, ListResourcesResult, PaginatedRequestParams, ResourceTemplate, ToolAnnotations
 from pydantic import ValidationError
@@ -34,6 +35,7 @@ from .owners import owner_of, require_authentication
 from .presentation import Presenter
 from .prompts import register_prompts
 from .session_tools import SessionTools
+from .stdio_drain import answering_streams
 from .tool_runner import ToolRunner
 from .use_cases import UseCases, shut_down
 from .validation_messages import explain_arguments
@@ -81,6 +83,12 @@ class ImageMCPServer(MCPServer):
         defaults = lowlevel.create_initialization_options
         lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
             _with_resources_changed, defaults)
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio serving, but stdin's EOF waits for the answers to the requests already read."""
+        async with stdio_server() as (read_stream, write_stream):
+            reads, writes = answering_streams(read_stream, write_stream)
+            await self._lowlevel_server.run(reads, writes, self._lowlevel_server.create_initialization_options())
 
     async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
         if is_image_uri(str(uri)):

@@ -96,9 +96,13 @@ def test_ctrl_c_while_serving_exits_quietly(script, tmp_path):
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
 
 
-def test_ctrl_c_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as_cancelled(script, tmp_path):
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as_cancelled(
+        script, tmp_path, sent, code):
     """Once serving, asyncio cancels the server on Ctrl-C; the SDK's stdin reader is a worker thread blocked in
-    read(), so without the lifespan ending the process the server waited for stdin for ever."""
+    read(), so without the lifespan ending the process the server waited for stdin for ever. SIGTERM (a client
+    done waiting after closing stdin, systemd, docker stop) takes the same path: it used to end the process on
+    the spot, the job left working and its estimate booked."""
     state = tmp_path / "state.sqlite3"
     proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=server_env(tmp_path, GPT_IMAGE_2_STATE_URL=f"sqlite://{state}",
@@ -118,18 +122,20 @@ def test_ctrl_c_in_the_middle_of_a_call_exits_quietly_having_recorded_the_job_as
         while "request accepted" not in seen[-1] and len(seen) < 5:  # until the call is under way
             seen.append(proc.stdout.readline())
         assert "request accepted" in seen[-1], seen
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sent)
         proc.wait(timeout=30)  # stdin is still open
         stderr = proc.stderr.read()
     finally:
         proc.kill()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             stream.close()
-    assert proc.returncode == 130
+    assert proc.returncode == code
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     with contextlib.closing(sqlite3.connect(state)) as db:  # sqlite3's own `with` commits but does not close
         jobs = [json.loads(data) for (data,) in db.execute("SELECT data FROM jobs")]
+        spend = db.execute("SELECT actual_usd FROM spend").fetchall()
     assert [job["status"] for job in jobs] == ["cancelled"]
+    assert spend == [(0.0,)]  # the estimate released, not left counting against the budget
     assert not list((tmp_path / "out").glob("**/*.png"))
 
 

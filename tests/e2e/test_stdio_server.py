@@ -202,3 +202,54 @@ def test_the_cli_generates_and_prints_the_path(tmp_path, script):
     path = Path(done.stdout.strip())
     assert path.exists() and path.parent == tmp_path / "out"
     assert "PLACEHOLDER" in done.stderr
+
+
+def piped(script: str, tmp_path: Path, messages: list[dict], **env: str) -> list[dict]:
+    """The server fed from a pipe that closes right after the last message, as `printf ... | server` does;
+    every line it wrote back, parsed."""
+    done = subprocess.run([script], input="".join(json.dumps(m) + "\n" for m in messages), capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path, env=server_env(tmp_path, **env))
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+OPENING = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "pipe", "version": "1"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]
+
+
+def test_stdin_closing_after_the_last_request_still_gets_every_answer(tmp_path, script):
+    # The SDK ended the connection at EOF and cancelled what was still running: the slow call's answer, and
+    # most of the time even a quick one's, never came.
+    answers = piped(script, tmp_path, [
+        *OPENING,
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "generate_image", "arguments": {"prompt": "a slow kite", "inline": "none"}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "list_edit_sessions",
+                                                                       "arguments": {}}},
+    ], GPT_IMAGE_2_FAKE_LATENCY_MS="1500")
+    by_id = {m["id"]: m for m in answers if "id" in m}
+    assert set(by_id) == {1, 2, 3, 4}
+    made = by_id[3]["result"]
+    assert made["isError"] is False and Path(made["structuredContent"]["images"][0]["file_path"]).is_file()
+
+
+def test_a_request_the_client_cancelled_does_not_hold_the_exit(tmp_path, script):
+    answers = piped(script, tmp_path, [
+        *OPENING,
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "generate_image", "arguments": {"prompt": "never mind", "inline": "none"}}},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}},
+    ], GPT_IMAGE_2_FAKE_LATENCY_MS="600000")  # ten minutes: the run's 60 s timeout fails the test if it waits
+    assert [m.get("id") for m in answers if "id" in m] == [1]
+
+
+def test_a_call_that_asks_the_client_something_after_stdin_closed_does_not_hold_the_exit(tmp_path, script):
+    # A client with roots is asked for them during the call; over a closed stdin no answer can come.
+    opening = [{**OPENING[0], "params": {**OPENING[0]["params"], "capabilities": {"roots": {}}}}, OPENING[1]]
+    answers = piped(script, tmp_path, [*opening, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "generate_image", "arguments": {"prompt": "where to?", "inline": "none"}}}])
+    assert [m["method"] for m in answers if "method" in m and "id" in m] == ["roots/list"]
