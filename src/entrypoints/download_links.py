@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 
 from .use_cases import UseCases
 
@@ -79,6 +79,9 @@ def add_download_route(server: MCPServer, links: DownloadLinks, use_cases: UseCa
             return PlainTextResponse(str(e), status_code=403)
         try:
             record, data = await (await use_cases.library()).read(owner, image_id)
+        except StateStoreError:  # the image may well be there: say so, and that trying again is worth it
+            return PlainTextResponse("The image catalogue cannot be read just now; try the link again shortly.",
+                                     status_code=503, headers={"Retry-After": "5"})
         except ImageServerError:
             return PlainTextResponse("No such image (or its file is gone).", status_code=404)
         return Response(data, media_type=record.image.mime_type, headers={

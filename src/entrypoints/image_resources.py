@@ -10,15 +10,16 @@ from collections.abc import Awaitable, Callable
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import ListResourcesResult, Resource, ResourceTemplate
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gpt_image_2_mcp.domain.catalogue import ImageRecord
-from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 
+from .protocol_errors import protocol_error
 from .tool_outputs import iso_time
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class ImageResources:
                 _, preview = await library.preview(owner, match["id"], self._preview_edge, self._preview_bytes)
                 return [ReadResourceContents(content=preview.data, mime_type=preview.mime_type)]
             record, data = await library.read(owner, match["id"])
+        except StateStoreError as e:  # the server's trouble (internal error), not a missing image
+            raise ResourceError(str(e)) from None
         except ImageServerError as e:
             raise ResourceNotFoundError(str(e)) from None
         return [ReadResourceContents(content=data, mime_type=record.image.mime_type)]
@@ -67,8 +70,8 @@ class ImageResources:
         library = await self._library()
         try:
             page = await library.page(owner, cursor)
-        except ImageServerError as e:
-            raise ResourceNotFoundError(str(e)) from None
+        except ImageServerError as e:  # a cursor from elsewhere, or the store failing
+            raise protocol_error(e) from None
         return ListResourcesResult(resources=[_listed(r) for r in page.records], next_cursor=page.next_cursor)
 
 

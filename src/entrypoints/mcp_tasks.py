@@ -22,6 +22,7 @@ from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.jobs import Job, JobStatus
 
 from .owners import owner_of
+from .protocol_errors import protocol_error
 from .tool_outputs import iso_time
 from .tool_runner import AS_TASK, JOB_META, ToolRunner
 from .use_cases import UseCases
@@ -109,7 +110,7 @@ class ImageTasks(Extension):
         try:
             return await pending
         except ImageServerError as e:  # unknown task, another owner's, or the store failing
-            raise MCPError(code=INVALID_PARAMS, message=str(e)) from None
+            raise protocol_error(e) from None
 
 
 Next = Callable[[ServerRequestContext[Any]], Awaitable[Any]]
@@ -159,11 +160,14 @@ class TasksMiddleware:
             AS_TASK.reset(token)
         job_id = ((result.get("_meta") or {}).get(JOB_META)) if isinstance(result, dict) else None
         jobs = await self._use_cases.jobs()
-        if job_id is None:  # refused before any job existed (bad arguments): a task that completed with the error
-            job = await jobs.failed_early(owner_of(ctx), str(params.get("name")), _text_of(result), ttl)
-        else:
-            job = await jobs.get(owner_of(ctx), job_id)
-            jobs.watch(job.job_id, _notifier(ctx))
+        try:
+            if job_id is None:  # refused before any job existed (bad arguments): a task that completed with the error
+                job = await jobs.failed_early(owner_of(ctx), str(params.get("name")), _text_of(result), ttl)
+            else:
+                job = await jobs.get(owner_of(ctx), job_id)
+                jobs.watch(job.job_id, _notifier(ctx))
+        except ImageServerError as e:  # the store failing: no task could be recorded
+            raise protocol_error(e) from None
         return dumped(wire.CreateTaskResult(task=task_of(job)))
 
 

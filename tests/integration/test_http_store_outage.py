@@ -1,0 +1,41 @@
+"""The state store (a real redis-server) stops under a running HTTP server: what a caller is told for the
+methods that have no tool result to carry the error. The store failing is the server's trouble, not the
+request's: an internal error that says what is wrong, and 503 on a download link, never "no such image"."""
+
+from __future__ import annotations
+
+import anyio
+from mcp.types import INTERNAL_ERROR
+
+from tests.conftest import make_container
+from tests.http_harness import RawMcpSession, bound_socket, http, serve_http
+from tests.redis_server import RedisServer
+
+
+async def test_with_the_store_down_resources_and_tasks_are_internal_errors_and_links_say_try_again(tmp_path):
+    redis, sock = RedisServer().start(), bound_socket()
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url=redis.url,
+                               transport="http", http_port=sock.getsockname()[1], url_signing_key="s" * 40)
+    try:
+        async with serve_http(container, sock) as served:
+            session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
+            made = await session.call("tools/call", {"name": "generate_image",
+                                                     "arguments": {"prompt": "before", "inline": "none"}})
+            image = made["result"]["structuredContent"]["images"][0]
+            assert (await http(image["download_url"])).status == 200
+            redis.stop()
+            answers = {
+                "resources/read": await session.call("resources/read", {"uri": image["uri"]}),
+                "resources/list": await session.call("resources/list"),
+                "tasks/list": await session.call("tasks/list"),
+                "tools/call as a task": await session.call("tools/call", {
+                    "name": "generate_image", "arguments": {"prompt": "during"}, "task": {}}),
+            }
+            link = await http(image["download_url"])
+    finally:
+        redis.stop()
+    for method, answer in answers.items():
+        assert answer.get("error", {}).get("code") == INTERNAL_ERROR, (method, answer)
+        assert "cannot be reached" in answer["error"]["message"], (method, answer)
+    assert link.status == 503 and link.headers.get("retry-after") == "5"
+    assert "try the link again" in link.body.decode() and "redis" not in link.body.decode().lower()
