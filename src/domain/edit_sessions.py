@@ -10,11 +10,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .errors import ImageServerError, SessionMovedOn, SessionNotFound, StateStoreError
+from .finishing import to_the_end
 from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import ProgressReporter, SessionRepository
 from .render_settings import RenderOptions, RenderOverrides
 from .services import DEFAULT_OPTIONS, DEFAULT_PLACEMENT, EditImage, EditInputs, TurnOf, no_progress
-from .sessions import LOCAL_OWNER, EditSession
+from .sessions import LOCAL_OWNER, EditSession, Turn
 
 NO_OVERRIDES = RenderOverrides()
 
@@ -63,6 +64,9 @@ class EditSessions:
         now = self._clock()
         session = EditSession(id=session_id, created_at=now, options=options, owner=placement.owner)
         turn = session.record(prompt, _paths(outcome), now, None, _ids(outcome))
+        return await to_the_end(self._record_start(session, turn, outcome))
+
+    async def _record_start(self, session: EditSession, turn: Turn, outcome: Outcome) -> Outcome:
         try:
             await self._repository.add(session)
         except StateStoreError as e:
@@ -89,11 +93,14 @@ class EditSessions:
             outcome = await self._edit.make(prompt, inputs, options, placement, progress, turn_of,
                                             OutcomeKind.SESSION_TURN)
             turn = session.record(prompt, _paths(outcome), self._clock(), base.turn, _ids(outcome))
-            try:
-                await self._repository.append_turn(owner, session.id, turn)
-            except (SessionMovedOn, SessionNotFound, StateStoreError) as e:
-                raise _kept(e, await self._edit.record(outcome)) from e
-        recorded = dataclasses.replace(outcome, session_id=session.id, turn=turn.turn, parent_turn=base.turn)
+            return await to_the_end(self._record_turn(session, turn, outcome))
+
+    async def _record_turn(self, session: EditSession, turn: Turn, outcome: Outcome) -> Outcome:
+        try:
+            await self._repository.append_turn(session.owner, session.id, turn)
+        except (SessionMovedOn, SessionNotFound, StateStoreError) as e:
+            raise _kept(e, await self._edit.record(outcome)) from e
+        recorded = dataclasses.replace(outcome, session_id=session.id, turn=turn.turn, parent_turn=turn.parent_turn)
         return await self._edit.record(recorded)
 
     async def end(self, session_id: str, owner: str = LOCAL_OWNER) -> EditSession:

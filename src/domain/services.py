@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .catalogue import ImageRecord, new_image_id
 from .errors import BackendProtocolError, ImageServerError, InvalidRequest
+from .finishing import to_the_end
 from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import (
     ArrivingImagesObserver,
@@ -111,17 +112,26 @@ class ImageWorkflow:
             raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         images = self._store_all(result, folder, placement, options)
-        contents = tuple(image.data for image in result.images)
-        cost = self._cost(result, options)
-        await self._settle(booked, 0.0 if result.placeholder else cost)
-        await progress(steps, steps, f"saved {len(images)} image(s)")
+        outcome = self._outcome(kind, request, placement, result, images, partials)
+        return await to_the_end(self._conclude(outcome, booked, steps, progress))
+
+    async def _conclude(self, outcome: Outcome, booked: SpendEntry, steps: int, progress: ProgressReporter
+                        ) -> Outcome:
+        """The images are saved: book what they cost and say so."""
+        await self._settle(booked, 0.0 if outcome.placeholder else outcome.cost_usd)
+        await progress(steps, steps, f"saved {len(outcome.images)} image(s)")
+        return outcome
+
+    def _outcome(self, kind: OutcomeKind, request: GenerationRequest | EditRequest, placement: Placement,
+                 result: BackendResult, images: list[SavedImage], partials: list[SavedImage]) -> Outcome:
+        options = request.options
         return Outcome(
             kind=kind,
             owner=placement.owner,
             prompt=request.prompt,
             images=tuple(images),
             usage=result.usage,
-            cost_usd=cost,
+            cost_usd=self._cost(result, options),
             route=result.route,
             applied={**options.applied(), **result.applied, "n": len(images)},
             placeholder=result.placeholder,
@@ -129,7 +139,7 @@ class ImageWorkflow:
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
-            contents=contents,
+            contents=tuple(image.data for image in result.images),
         )
 
     def _tell_observer(self, images: Sequence[ArrivedImage], inline: str) -> None:
@@ -223,7 +233,7 @@ class GenerateImage:
         folder = self._workflow.prepare_folder(placement)
         produce = functools.partial(self._backend.generate, request)
         outcome = await self._workflow.run(OutcomeKind.GENERATE, request, produce, placement, folder, progress)
-        return await self._workflow.record(outcome)
+        return await to_the_end(self._workflow.record(outcome))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +289,7 @@ class EditImage:
         progress: ProgressReporter = no_progress,
     ) -> Outcome:
         outcome = await self.make(prompt, inputs, options, placement, progress)
-        return await self.record(outcome)
+        return await to_the_end(self.record(outcome))
 
     async def record(self, outcome: Outcome) -> Outcome:
         return await self._workflow.record(outcome)

@@ -187,7 +187,10 @@ def terminate_like_ctrl_c() -> None:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         global _terminated
         _terminated = True
-        signal.default_int_handler(signum, frame)
+        # Whatever Ctrl-C would do now: under the event loop, its handler cancels the call (so the steps after
+        # the save still finish and report), rather than a KeyboardInterrupt raised in the middle of a write.
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signal.SIGINT, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 

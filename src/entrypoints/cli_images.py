@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any, get_args
 
 from pydantic.fields import FieldInfo
@@ -131,6 +134,7 @@ async def run(args: argparse.Namespace, container: Container) -> int:
     """Run generate or edit with a prepared container; the exit code."""
     secrets = container.settings().secrets
     arguments = _arguments(args)
+    interrupted = note_ctrl_c()
     try:
         outcome = await _make(args, arguments, container)
     except ImageServerError as e:
@@ -138,6 +142,29 @@ async def run(args: argparse.Namespace, container: Container) -> int:
         return EXIT_FAILED
     finally:
         await shut_down(container)
+    _report(args, arguments, container, outcome)
+    if interrupted.is_set():  # too late to stop: the images were paid for and saved, and are reported above
+        print("Interrupted once the images were saved: they are kept.", file=sys.stderr)
+        raise KeyboardInterrupt
+    return 0
+
+
+def note_ctrl_c() -> threading.Event:
+    """Set when Ctrl-C (or SIGTERM, which takes the same handler) comes while the call runs; the event loop's
+    own handler still cancels it. A cancellation after the save lets the call finish, so it must be told."""
+    seen = threading.Event()
+    on_ctrl_c = signal.getsignal(signal.SIGINT)
+
+    def noting(signum: int, frame: FrameType | None) -> None:
+        seen.set()
+        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signum, frame)
+
+    signal.signal(signal.SIGINT, noting)
+    return seen
+
+
+def _report(args: argparse.Namespace, arguments: dict[str, Any], container: Container, outcome: Outcome) -> None:
+    secrets = container.settings().secrets
     if args.json:
         settings = container.settings()
         presenter = Presenter(container.codec(), container.sink(), settings.preview_max_edge,
@@ -150,7 +177,6 @@ async def run(args: argparse.Namespace, container: Container) -> int:
             print(image.path)
     if not args.quiet:
         _summarise(outcome)
-    return 0
 
 
 def _summarise(outcome: Outcome) -> None:

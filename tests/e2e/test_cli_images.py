@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
@@ -100,6 +101,43 @@ def test_sigterm_cancels_a_call_like_ctrl_c_and_releases_its_estimate(script, tm
     with contextlib.closing(sqlite3.connect(state)) as db:  # sqlite3's own `with` does not close
         assert db.execute("SELECT actual_usd FROM spend").fetchall() == [(0.0,)]  # released, not left pending
     assert not (cwd / "out").exists() or list((cwd / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_once_the_images_are_saved_still_reports_books_and_catalogues_them(script, tmp_path, sent, code):
+    # The test holds the state file's write lock from the moment the estimate is booked, so the call saves its
+    # images and then waits to book their cost: the signal comes exactly there. It used to lose the outcome:
+    # files on disk, nothing printed, nothing catalogued, the estimate left on the ledger.
+    cwd = shell_folder(tmp_path)
+    state, out = tmp_path / "state.sqlite3", cwd / "out"
+    proc = subprocess.Popen([script, "generate", "a late kite", "--n", "2", "--quiet"], cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=server_env(cwd, GPT_IMAGE_2_FAKE_LATENCY_MS="1000",
+                                           GPT_IMAGE_2_STATE_URL=f"sqlite://{state}"))
+    try:
+        wait_for(lambda: booked(state))
+        with contextlib.closing(sqlite3.connect(state, isolation_level=None)) as lock:
+            lock.execute("BEGIN IMMEDIATE")  # the settle now waits (busy timeout 10 s)
+            wait_for(lambda: len(list(out.glob("*.png"))) == 2)
+            proc.send_signal(sent)
+            time.sleep(0.5)  # not a measurement: time for the signal to land while the booking waits
+            lock.execute("COMMIT")
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code and "Traceback" not in stderr, stderr
+    assert sorted(stdout.split()) == sorted(str(p) for p in out.glob("*.png"))
+    assert "Interrupted once the images were saved" in stderr
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        assert db.execute("SELECT actual_usd FROM spend").fetchall() == [(0.0,)]  # booked: the fake's $0
+        assert db.execute("SELECT count(*) FROM images").fetchone() == (2,)
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
 
 
 def booked(state: Path) -> bool:

@@ -10,10 +10,12 @@ from PIL import Image
 
 from gpt_image_2_mcp.adapters.fake_image_backend import FakeImageBackend
 from gpt_image_2_mcp.adapters.fallback_image_backend import FallbackImageBackend
+from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.domain.errors import InvalidRequest, NotConfigured, OutputLocationError, SessionNotFound
 from gpt_image_2_mcp.domain.outcomes import Placement
 from gpt_image_2_mcp.domain.render_settings import ImageSize, OutputFormat, Quality, RenderOptions, RenderOverrides
 from gpt_image_2_mcp.domain.services import EditInputs
+from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
 from gpt_image_2_mcp.domain.values import GenerationRequest
 from gpt_image_2_mcp.entrypoints.use_cases import resolve
 from tests.conftest import make_container, write_png
@@ -184,3 +186,56 @@ async def test_a_cancelled_turn_does_not_advance_the_session(tmp_path):
         await task
     assert len((await sessions.list())[0].turns) == 1
     assert set((tmp_path / "out").iterdir()) == before
+
+
+class SettlingGate(InMemorySpendLedger):
+    """A ledger that holds the booking of a call's actual cost until told to go: the moment after the images
+    were saved, where a cancellation used to lose them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settling, self.go = asyncio.Event(), asyncio.Event()
+
+    async def record(self, entry):
+        if entry.actual_usd is not None:
+            self.settling.set()
+            await self.go.wait()
+        await super().record(entry)
+
+
+def gated_container(tmp_path) -> tuple[object, SettlingGate]:
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://")
+    ledger = SettlingGate()
+    container.spend_ledger.override(providers.Object(ledger))  # before anything resolves the spend guard
+    return container, ledger
+
+
+async def cancelled_while_settling(ledger: SettlingGate, call) -> object:
+    """Run `call`, cancel it while its cost is being booked, and return what it returned."""
+    task = asyncio.create_task(call())
+    await ledger.settling.wait()
+    task.cancel()
+    await asyncio.sleep(0)  # the cancellation lands before the booking can finish
+    ledger.go.set()
+    return await task
+
+
+async def test_a_cancel_that_comes_once_the_images_are_saved_still_returns_them_booked_and_catalogued(tmp_path):
+    container, ledger = gated_container(tmp_path)
+    outcome = await cancelled_while_settling(
+        ledger, lambda: container.generate_image()(GenerationRequest("late", RenderOptions(n=2))))
+    assert all(Path(image.path).is_file() for image in outcome.images) and len(outcome.images) == 2
+    assert await container.spend_ledger().spent_since(LOCAL_OWNER, 0) == 0  # the placeholders' $0, not the estimate
+    listed = await container.image_catalogue().page(LOCAL_OWNER)
+    assert {r.image_id for r in listed.records} == {i.image_id for i in outcome.images}
+
+
+async def test_a_cancel_that_comes_once_a_turn_is_saved_still_records_the_turn(tmp_path):
+    container, ledger = gated_container(tmp_path)
+    sessions = container.edit_sessions()
+    ledger.go.set()
+    started = await sessions.start("x", EditInputs((str(write_png(tmp_path / "a.png", (256, 256))),)))
+    ledger.go, ledger.settling = asyncio.Event(), asyncio.Event()
+    outcome = await cancelled_while_settling(ledger, lambda: sessions.continue_(started.session_id, "late"))
+    assert outcome.turn == 2 and Path(outcome.images[0].path).is_file()
+    assert [t.turn for t in (await sessions.list())[0].turns] == [1, 2]
