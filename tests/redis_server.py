@@ -36,12 +36,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, attempts: int = 3) -> RedisServer:
+    def start(self, attempts: int = 3, port: int | None = None) -> RedisServer:
+        """On a free port, or on `port` (a restart, as its clients see one: same address, empty store)."""
         if not self.executable:
             raise RuntimeError(INSTALL_HINT)
         self._folder = Path(tempfile.mkdtemp(prefix="redis-test-"))
         for _ in range(attempts):  # another process may take the free port before redis-server binds it
-            self.port = free_port()
+            self.port = port or free_port()
             self._process = subprocess.Popen(
                 [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                  "no", "--dir", str(self._folder), "--logfile", str(self._folder / "redis.log")],

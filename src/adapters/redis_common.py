@@ -9,6 +9,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, ConnectionError, RedisError, TimeoutError
 
 from gpt_image_2_mcp.domain.errors import StateStoreError
@@ -17,6 +19,17 @@ from .redaction import scrub
 from .state_codec import SCHEMA_VERSION
 
 DEFAULT_NAMESPACE = "gpt-image-2-mcp"
+
+RECONNECT = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=5)
+"""A command that meets a dropped or refused connection is tried again for about a second and a half: a Redis
+restart or failover mid-call then costs a pause, not a failed call (or a paid image left off the catalogue and
+the ledger). Safe to repeat: every write here is a whole-value replace or a compare-and-set script, and the
+budget's WATCH transaction starts over by itself. A store that stays down still fails within that time."""
+
+
+def redis_client(url: str) -> Redis:
+    """The client every Redis adapter shares, for a redis:// / rediss:// / unix:// URL."""
+    return Redis.from_url(url, retry=RECONNECT, retry_on_error=[ConnectionError, TimeoutError])
 
 P = ParamSpec("P")
 R = TypeVar("R")

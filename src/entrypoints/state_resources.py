@@ -58,12 +58,12 @@ def sqlite_ledger(db: SqliteDatabase) -> SpendLedger:
 
 async def open_redis(settings: Settings) -> AsyncIterator[Any]:
     """A Redis client for GPT_IMAGE_2_STATE_URL; the connection pool is closed on shutdown."""
-    redis = await anyio.to_thread.run_sync(importlib.import_module, "redis.asyncio")
+    common = await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_common")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_session_repository")
     await anyio.to_thread.run_sync(importlib.import_module, "gpt_image_2_mcp.adapters.redis_image_catalogue")
     for adapter in ("redis_job_store", "redis_spend_ledger"):
         await anyio.to_thread.run_sync(importlib.import_module, f"gpt_image_2_mcp.adapters.{adapter}")
-    client = redis.from_url(settings.state.url)
+    client = common.redis_client(settings.state.url)
     try:
         yield client
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from gpt_image_2_mcp.adapters.redis_common import describe
+from gpt_image_2_mcp.adapters.redis_common import describe, redis_client
 from gpt_image_2_mcp.adapters.redis_image_catalogue import RedisImageCatalogue, order_member
 from gpt_image_2_mcp.adapters.redis_job_store import RedisJobStore
 from gpt_image_2_mcp.adapters.redis_session_repository import RedisSessionRepository
@@ -25,7 +26,7 @@ from tests.contracts.test_image_catalogue_contract import record
 from tests.contracts.test_job_store_contract import NOW, job
 from tests.contracts.test_session_repository_contract import next_turn, session
 from tests.contracts.test_spend_ledger_contract import TODAY, entry
-from tests.redis_server import free_port
+from tests.redis_server import RedisServer, free_port
 
 PASSWORD = "s3cret-Redis-pass"
 
@@ -339,3 +340,23 @@ async def test_a_spend_entry_past_the_retention_is_gone_and_trimmed_from_the_own
     await ledger.record(entry("new", 0.1, 0.1, at=TODAY - 10 * DAY_S + retention + 1))  # 400 days and 1 s later
     assert await client.zrange("old:spend-by-time:alice", 0, -1) == ["new"]
     assert await ledger.spent_since("alice", 0) == pytest.approx(0.1)
+
+
+async def test_a_redis_restart_in_the_middle_of_a_call_costs_a_pause_not_the_write():
+    # The client the server uses (redis_common.redis_client): a write that meets the restart is tried again
+    # once Redis is back, so a paid image's cost is still booked (its catalogue entry alike).
+    server = RedisServer().start()
+    client = redis_client(server.url)
+    try:
+        ledger = RedisSpendLedger(client, "restart")
+        await ledger.record(entry("before", 0.1))
+        port = server.port
+        server.stop()
+        restart = threading.Timer(0.3, lambda: server.start(attempts=1, port=port))
+        restart.start()
+        await ledger.record(entry("during", 0.2, 0.15))  # sent while nothing listens: refused, then retried
+        restart.join()
+        assert await ledger.spent_since("alice", TODAY) == pytest.approx(0.15)  # a fresh store: the retried write
+    finally:
+        await client.aclose()
+        server.stop()
