@@ -83,6 +83,8 @@ class FilesystemImageSink(ImageSink):
         # A relative output_dir is taken from the default folder, never from the working directory: desktop
         # clients start servers in '/', where "images" would have meant /images.
         folder = path_from_user(output_dir, base=home) if output_dir else home
+        if self._confined:  # first: for a remote caller, "outside your folder" is the answer, not a setting
+            self._check_confined(folder, output_dir, roots or (str(default),))  # before any folder is made
         if not self._allow_unsafe and (reason := write_refusal(folder)):
             raise OutputLocationError(
                 f"Refusing to write images into {folder}: it is {reason}. Choose another output_dir, or "
@@ -91,9 +93,7 @@ class FilesystemImageSink(ImageSink):
         # The default folder is the server's own (or the user's configured one), so it and the folders below it
         # need no root: that is what makes a relative output_dir usable when the client shares roots.
         inside_default = is_within(Path(os.path.realpath(folder)), default)
-        if self._confined:
-            self._check_confined(folder, output_dir, roots or (str(default),))  # before any folder is made
-        elif output_dir and roots and not inside_default and not within_roots(folder, roots):
+        if not self._confined and output_dir and roots and not inside_default and not within_roots(folder, roots):
             raise OutputLocationError(
                 f"output_dir {folder} is outside the folders this client shared with the server "
                 f"(roots: {', '.join(roots)}). Pick a folder inside one of them, leave output_dir out "

@@ -76,7 +76,8 @@ class LocalAndHttpImageSource(ImageSource):
             raise InputImageError(f"{name} contains a NUL character, which no file name can hold. Give the image's "
                                   "path without it.")
         confined = self._confined
-        path = path_from_user(reference, base=Path(roots[0]) if confined and roots else None)
+        base = Path(roots[0]) if confined and roots else Path.cwd()  # what a relative path is taken from
+        path = path_from_user(reference, base=base)
         resolved = Path(os.path.realpath(path))
         if read_refusal(path):
             raise InputImageError(f"{name}: reading from {resolved.parent} is not allowed. Use an image file "
@@ -95,7 +96,7 @@ class LocalAndHttpImageSource(ImageSource):
         try:
             if not resolved.is_file():
                 raise InputImageError(f"{name}: no such image file at {path}. Check the path (relative paths "
-                                      f"are taken from {Path.cwd()}).")
+                                      f"are taken from {base}).")
             size = resolved.stat().st_size
             if size >= MAX_INPUT_BYTES:
                 raise InputImageError(f"{name} is {size:,} bytes; each image must be under 50 MB.")

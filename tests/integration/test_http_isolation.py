@@ -108,6 +108,28 @@ def alice_still_has_everything(alice: RawMcpSession, made: dict) -> dict:
             "resources": len(alice.post("resources/list")["result"]["resources"])}
 
 
+async def test_a_remote_callers_refusals_name_their_own_folder_and_no_server_setting(tmp_path, sock):
+    bob_token, bob_line = new_token("bob")
+    (tmp_path / "tokens").write_text(f"{bob_line}\n")
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://",
+                               transport="http", http_port=sock.getsockname()[1],
+                               auth_tokens_file=str(tmp_path / "tokens"))
+    async with serve_http(container, sock) as served:
+        bob = await _opened(served.mcp_url, bob_token)
+        made = await _in_thread(tool, bob, "generate_image", {"prompt": "x", "inline": "none"})
+        mine = made["structuredContent"]["images"][0]
+        folder = mine["file_path"].rsplit("/", 1)[0]
+        system = await _in_thread(lambda: refused(bob.post("tools/call", {"name": "generate_image", "arguments": {
+            "prompt": "x", "output_dir": "/etc"}})))
+        missing = await _in_thread(lambda: refused(bob.post("tools/call", {"name": "edit_image", "arguments": {
+            "prompt": "x", "images": ["sketch.png"]}})))
+    # /etc is first of all not his folder; a server setting is nothing a remote caller can change
+    assert f"outside the folder this server keeps your images in ({folder})" in system
+    assert "GPT_IMAGE_2_" not in system
+    assert f"no such image file at {folder}/sketch.png" in missing
+    assert f"relative paths are taken from {folder})" in missing
+
+
 async def _opened(url: str, token: str) -> RawMcpSession:
     return await _in_thread(lambda: RawMcpSession(url, token).open())
 
