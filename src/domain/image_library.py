@@ -22,14 +22,23 @@ class ImageLibrary:
         self._codec = codec
 
     async def page(self, owner: str, cursor: str | None = None, limit: int = PAGE_SIZE) -> ImagePage:
-        """A page of the owner's images whose files are still there, newest first."""
-        page = await self._catalogue.page(owner, cursor, limit)
-        still_there = await asyncio.to_thread(lambda: [self._sink.is_intact(r.image) for r in page.records])
-        for record, there in zip(page.records, still_there, strict=True):
-            if not there:
+        """Up to `limit` of the owner's images whose files are still there, newest first. Gone ones are dropped
+        and the page is filled from further on: each fetch asks for exactly what is missing, so the cursor of
+        the last one is where the next page starts."""
+        intact: list[ImageRecord] = []
+        while True:
+            page = await self._catalogue.page(owner, cursor, limit - len(intact))
+            intact += await self._still_there(owner, page.records)
+            cursor = page.next_cursor
+            if len(intact) >= limit or cursor is None:
+                return ImagePage(tuple(intact), cursor)
+
+    async def _still_there(self, owner: str, records: tuple[ImageRecord, ...]) -> list[ImageRecord]:
+        there = await asyncio.to_thread(lambda: [self._sink.is_intact(r.image) for r in records])
+        for record, kept in zip(records, there, strict=True):
+            if not kept:
                 await self._catalogue.remove(owner, record.image_id)
-        intact = tuple(record for record, there in zip(page.records, still_there, strict=True) if there)
-        return ImagePage(intact, page.next_cursor)
+        return [record for record, kept in zip(records, there, strict=True) if kept]
 
     async def read(self, owner: str, image_id: str) -> tuple[ImageRecord, bytes]:
         record = await self._catalogue.get(owner, image_id)

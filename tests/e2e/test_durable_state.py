@@ -127,6 +127,18 @@ async def test_an_image_whose_file_is_gone_reads_as_a_clear_error_and_leaves_the
     assert listed == [kept.structured_content["images"][0]["uri"]]
 
 
+def test_a_page_of_images_is_filled_past_the_ones_whose_files_are_gone(tmp_path, state_env, script):
+    server = RawServer(tmp_path, **state_env)
+    made = [server.call("generate_image", {"prompt": f"image {i}", "inline": "none"}) for i in range(4)]
+    server.close()
+    paths = [m["structuredContent"]["images"][0]["file_path"] for m in made]
+    for gone in paths[2:]:  # the two newest
+        Path(gone).unlink()
+    listed = subprocess.run([script, "images", "--limit", "2", "--json"], env=server_env(tmp_path, **state_env),
+                            capture_output=True, text=True, timeout=60)
+    assert [i["path"] for i in json.loads(listed.stdout)] == [paths[1], paths[0]]  # not an empty page
+
+
 def test_the_cli_lists_sessions_and_recent_images(tmp_path, state_env, script):
     image = write_png(tmp_path / "in.png", (64, 64))
     server = RawServer(tmp_path, **state_env)
