@@ -2,6 +2,6 @@
 
 import sys
 
-from gpt_image_2_mcp.entrypoints.cli import main
+from gpt_image_2_mcp.entrypoints.launch import main
 
 sys.exit(main())

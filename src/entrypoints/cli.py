@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -26,6 +26,7 @@ from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
 from .interrupts import StdioInterrupts
 from .settings import ConfigurationError, Settings, load_settings
+from .stdout_guard import StdoutLost, stdout_lost, writing_stdout
 
 log = logging.getLogger("gpt_image_2_mcp")
 EXIT_USAGE = 2
@@ -176,6 +177,14 @@ def new_token(subject: str) -> int:
     return 0
 
 
+def _run(command: Callable[..., Awaitable[int]], *args: object) -> int:
+    """A command under the event loop, Ctrl-C handed to it: from here a Ctrl-C cancels what runs (launch.py
+    ended the process on the spot while nothing was open)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with writing_stdout():
+        return anyio.run(command, *args)
+
+
 _terminated = False
 
 
@@ -190,7 +199,7 @@ def terminate_like_ctrl_c() -> None:
         # Whatever Ctrl-C would do now: under the event loop, its handler cancels the call (so the steps after
         # the save still finish and report), rather than a KeyboardInterrupt raised in the middle of a write.
         on_ctrl_c = signal.getsignal(signal.SIGINT)
-        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signal.SIGINT, frame)
+        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -203,15 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             container = build_container(args.backend)
             configure_logging(container.settings(), args.quiet)
             announce(container.settings())  # no folder: the paths of the images are printed at the end
-            return anyio.run(cli_images.run, args, container)
+            return _run(cli_images.run, args, container)
         if args.command == "sessions":
-            return anyio.run(list_sessions, build_container(), args.json, args.owner)
+            return _run(list_sessions, build_container(), args.json, args.owner)
         if args.command == "images":
-            return anyio.run(list_images, build_container(), args.limit, args.json, args.owner)
+            return _run(list_images, build_container(), args.limit, args.json, args.owner)
         if args.command == "token":
             return new_token(args.subject)
         if args.command == "spend":
-            return anyio.run(list_spend, build_container(), args.days, args.json, args.owner)
+            return _run(list_spend, build_container(), args.days, args.json, args.owner)
         return serve(args)
     except ConfigurationError as e:
         for line in e.lines:
@@ -222,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
+    except StdoutLost as lost:
+        return stdout_lost(lost)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,7 @@ from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS, GenerationRequest
 
 from .container import Container
 from .presentation import Presenter, nothing_spent
+from .stdout_guard import writing_stdout
 from .tool_arguments import (
     BackgroundArg,
     Compression,
@@ -142,7 +143,8 @@ async def run(args: argparse.Namespace, container: Container) -> int:
         return EXIT_FAILED
     finally:
         await shut_down(container)
-    _report(args, arguments, container, outcome)
+    with writing_stdout(saved=[image.path for image in outcome.images]):
+        _report(args, arguments, container, outcome)
     if interrupted.is_set():  # too late to stop: the images were paid for and saved, and are reported above
         print("Interrupted once the images were saved: they are kept.", file=sys.stderr)
         raise KeyboardInterrupt

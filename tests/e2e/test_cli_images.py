@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -217,3 +218,26 @@ def test_every_option_has_help_and_size_states_the_rules(script, tmp_path):
             assert option in text, (command, option)
     edit_help = " ".join(run(script, tmp_path, "edit", "--help").stdout.split())
     assert "--mask PATH PNG with an alpha channel" in edit_help and "--image PATH [PATH ...] 1..16" in edit_help
+
+
+def test_a_full_stdout_is_said_on_stderr_with_the_saved_paths_and_a_closed_one_ends_quietly(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    env = server_env(cwd)
+    with open("/dev/full", "w") as full:
+        on_full = subprocess.run([script, "generate", "a kite", "-q"], cwd=cwd, env=env, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=60)
+        listing = subprocess.run([script, "images"], cwd=cwd, env=env, stdout=full, stderr=subprocess.PIPE,
+                                 text=True, timeout=60)
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader went away before a line was written, as `| head -0` would
+    try:
+        closed = subprocess.run([script, "generate", "a kite", "-q"], cwd=cwd, env=env, stdout=writer,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    saved = min((cwd / "out").glob("*.png"), key=lambda p: p.stat().st_mtime_ns)  # the first call's
+    assert on_full.returncode == 2 and "Traceback" not in on_full.stderr
+    assert "cannot write to stdout (No space left on device)" in on_full.stderr and str(saved) in on_full.stderr
+    assert listing.returncode == 2 and "cannot write to stdout" in listing.stderr
+    assert closed.returncode == 141 and closed.stderr == ""
+    assert len(list((cwd / "out").glob("*.png"))) == 2  # both calls saved their image all the same

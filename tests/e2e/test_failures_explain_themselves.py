@@ -79,6 +79,44 @@ def test_a_bad_key_value_is_never_echoed(script, tmp_path):
     assert result.returncode == 2 and "sk-secret-canary" not in result.stderr
 
 
+SLOW_IMPORT = """
+import importlib.abc, os, sys, time
+
+class SlowCli(importlib.abc.MetaPathFinder):
+    # Holds the import of the command line for a while, after saying so: the moment a Ctrl-C used to land in.
+    def find_spec(self, name, path, target=None):
+        if name == "gpt_image_2_mcp.entrypoints.cli":
+            open(os.environ["LOADING_MARKER"], "w").close()
+            time.sleep(20)
+        return None
+
+sys.meta_path.insert(0, SlowCli())
+"""
+
+
+@pytest.mark.parametrize(("command", "sent", "code"), [
+    (["generate", "a kite"], signal.SIGINT, 130), (["generate", "a kite"], signal.SIGTERM, 143),
+    (["images"], signal.SIGINT, 130), ([], signal.SIGINT, 130),
+])
+def test_a_signal_while_the_program_is_still_loading_ends_it_quietly(script, tmp_path, command, sent, code):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_IMPORT)
+    marker = tmp_path / "loading"
+    proc = subprocess.Popen([script, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=server_env(tmp_path, PYTHONPATH=str(tmp_path / "slow"), LOADING_MARKER=str(marker)))
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.02)
+        proc.send_signal(sent)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code and out == "" and "Traceback" not in err, err
+
+
 def test_ctrl_c_while_serving_exits_quietly(script, tmp_path):
     proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=server_env(tmp_path), text=True)
