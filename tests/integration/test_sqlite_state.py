@@ -12,7 +12,7 @@ import pytest
 
 from gpt_image_2_mcp.adapters import sqlite_database
 from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
-from gpt_image_2_mcp.adapters.sqlite_database import MIGRATIONS, SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_database import MIGRATIONS, SqliteDatabase, use_wal
 from gpt_image_2_mcp.adapters.sqlite_image_catalogue import SqliteImageCatalogue
 from gpt_image_2_mcp.adapters.sqlite_job_store import FIRST_PAGE, PAGE_AFTER, SqliteJobStore, find_query
 from gpt_image_2_mcp.adapters.sqlite_session_repository import SqliteSessionRepository
@@ -366,3 +366,26 @@ async def test_recording_an_entry_again_without_its_actual_cost_clears_it(databa
     assert await ledger.spent_since("alice", TODAY) == pytest.approx(0.3)
     row = await database.read(lambda c: c.execute("SELECT tool, actual_usd, at FROM spend").fetchall())
     assert row == [("edit_image", None, TODAY + 5)]
+
+
+class SwitchRefused:
+    """A connection whose WAL switch is refused a few times: what SQLite answers, without waiting, to one of
+    several processes that open a new file at the same moment."""
+
+    def __init__(self, refusals: int, error: str = "database is locked") -> None:
+        self.refusals, self.error, self.calls = refusals, error, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_the_wal_switch_is_tried_again_while_the_file_is_locked_and_other_errors_are_not():
+    locked = SwitchRefused(refusals=3)
+    use_wal(locked)
+    assert locked.calls == 4
+    broken = SwitchRefused(refusals=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        use_wal(broken)
+    assert broken.calls == 1
