@@ -171,9 +171,29 @@ def _may_contain(folder: str, loose_paths: Sequence[str | None]) -> bool:
 
 
 def _credential_reason(path: Path, home: Path | None, case_insensitive: bool | None) -> str | None:
-    home = home or Path.home()
-    hit = _first_hit(path, (home / name for name in HOME_CREDENTIALS), case_insensitive)
+    homes = (home,) if home else _homes_holding(path)
+    hit = _first_hit(path, (h / name for h in homes for name in HOME_CREDENTIALS), case_insensitive)
     return f"the credentials folder {hit}" if hit else None
+
+
+def _homes_holding(path: Path) -> list[Path]:
+    """$HOME, and any account's home (from the password database) the path may lie in: a server started with
+    HOME pointing elsewhere must still keep out of the user's ~/.ssh, and one run as root out of everyone's.
+    Only homes the path can be in are checked, so the usual call costs what it did."""
+    texts = [_loose(str(form)) for form in (path, _resolved(path))]
+    others = [home for home in _account_homes() if _may_contain(str(home), texts)]
+    return list(dict.fromkeys([Path.home(), *others]))
+
+
+@functools.cache
+def _account_homes() -> tuple[Path, ...]:
+    try:
+        import pwd
+    except ImportError:  # Windows: no password database; $HOME is the home
+        return ()
+    homes = (Path(entry.pw_dir) for entry in pwd.getpwall())
+    # "/" (daemons) would put every path "in" a home, and its credentials are not a user's.
+    return tuple(dict.fromkeys(home for home in homes if home.is_absolute() and home != Path(home.anchor)))
 
 
 def write_refusal(path: Path, home: Path | None = None, *, case_insensitive: bool | None = None) -> str | None:

@@ -245,3 +245,15 @@ def test_percent_encoded_roots_are_decoded(tmp_path):
 ])
 def test_climbs_out_tells_a_relative_path_leaving_its_folder(text, climbs):
     assert policy.climbs_out(text) is climbs
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the password database is POSIX")
+def test_the_accounts_own_home_is_guarded_even_with_home_pointing_elsewhere(tmp_path, monkeypatch):
+    import pwd
+
+    real_home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    monkeypatch.setenv("HOME", str(tmp_path))  # a server started by a tool that redirects HOME
+    assert write_refusal(real_home / ".ssh") == f"the credentials folder {real_home / '.ssh'}"
+    assert read_refusal(real_home / ".aws" / "credentials") == f"the credentials folder {real_home / '.aws'}"
+    assert write_refusal(tmp_path / ".ssh") == f"the credentials folder {tmp_path / '.ssh'}"  # $HOME's too
+    assert write_refusal(real_home / "Pictures" / "drafts") is None
