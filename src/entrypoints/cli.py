@@ -24,7 +24,7 @@ from . import cli_images
 from .cli_state import add_commands as add_state_commands
 from .cli_state import list_images, list_sessions, list_spend
 from .container import Container
-from .interrupts import StdioInterrupts
+from .interrupts import StdioInterrupts, pass_on
 from .settings import ConfigurationError, Settings, load_settings
 from .stdout_guard import StdoutLost, stdout_lost, writing_stdout
 
@@ -198,8 +198,7 @@ def terminate_like_ctrl_c() -> None:
         _terminated = True
         # Whatever Ctrl-C would do now: under the event loop, its handler cancels the call (so the steps after
         # the save still finish and report), rather than a KeyboardInterrupt raised in the middle of a write.
-        on_ctrl_c = signal.getsignal(signal.SIGINT)
-        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signum, frame)
+        pass_on(signal.getsignal(signal.SIGINT), signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 

@@ -24,6 +24,7 @@ from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
 from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS, GenerationRequest
 
 from .container import Container
+from .interrupts import pass_on
 from .presentation import Presenter, nothing_spent
 from .stdout_guard import writing_stdout
 from .tool_arguments import (
@@ -159,7 +160,7 @@ def note_ctrl_c() -> threading.Event:
 
     def noting(signum: int, frame: FrameType | None) -> None:
         seen.set()
-        (on_ctrl_c if callable(on_ctrl_c) else signal.default_int_handler)(signum, frame)
+        pass_on(on_ctrl_c, signum, frame)
 
     signal.signal(signal.SIGINT, noting)
     return seen

@@ -54,3 +54,9 @@ class StdioInterrupts:
         """The lifespan has closed everything: after a signal, leave now rather than wait on stdin."""
         if self._seen is not None:
             self._leave(self._seen)
+
+
+def pass_on(handler: Any, signum: int, frame: FrameType | None) -> None:
+    """Hand a signal to a Ctrl-C handler from signal.getsignal (the event loop's, ours, or none set from Python:
+    then Python's own, which raises KeyboardInterrupt)."""
+    (handler if callable(handler) else signal.default_int_handler)(signum, frame)
