@@ -61,12 +61,29 @@ class Exchange:
         self._changed = anyio.Event()
 
 
-class AnsweringReads:
-    """The SDK's read stream, noting each request, and ending only once the exchange has been answered."""
+class _Wrapped:
+    """One of the SDK's streams with the exchange beside it; closing is the stream's own."""
 
     def __init__(self, inner: Any, exchange: Exchange) -> None:
         self._inner = inner
         self._exchange = exchange
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        await self.aclose()
+
+
+class AnsweringReads(_Wrapped):
+    """The SDK's read stream, noting each request, and ending only once the exchange has been answered."""
 
     @property
     def last_context(self) -> Any:  # the sender's context, which the SDK reads off its context-aware stream
@@ -90,45 +107,15 @@ class AnsweringReads:
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
 
-    def close(self) -> None:
-        self._inner.close()
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> AnsweringReads:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
-        await self.aclose()
-
-
-class AnsweringWrites:
+class AnsweringWrites(_Wrapped):
     """The SDK's write stream, noting each answer and each request to the client."""
-
-    def __init__(self, inner: Any, exchange: Exchange) -> None:
-        self._inner = inner
-        self._exchange = exchange
 
     async def send(self, item: SessionMessage) -> None:
         try:
             await self._inner.send(item)
         finally:  # sent, or it never will be (stdout gone): either way nothing more to wait for
             self._exchange.written(item)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> AnsweringWrites:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
-        await self.aclose()
 
 
 def answering_streams(read_stream: Any, write_stream: Any) -> tuple[AnsweringReads, AnsweringWrites]:
