@@ -34,6 +34,9 @@ PLACEHOLDER_NOTE = (
     "GPT_IMAGE_2_BACKEND=fake if it is set), then restart the server."
 )
 _DEFAULT_EDGE = 1024
+_MIN_EDGE = 64
+"""The smallest side of a placeholder: a frame, a caption and a thumbnail need room (an edit of a 1x1 input
+with size 'auto' would take its size, and drawing failed)."""
 CALL_HISTORY = 64
 """How many calls a backend remembers by default: enough to inspect recent calls, small enough to stay flat."""
 
@@ -99,7 +102,8 @@ class FakeImageBackend(ImageBackend):
 
     async def edit(self, request: EditRequest, on_partial: PartialImageHandler | None = None) -> BackendResult:
         first = request.images[0]
-        size = (request.options.size.width or first.width, request.options.size.height or first.height)
+        size = (request.options.size.width or max(first.width, _MIN_EDGE),
+                request.options.size.height or max(first.height, _MIN_EDGE))
         # Hashing and decoding inputs of up to 50 MB each would stall the event loop: a worker thread does it.
         record, source = await anyio.to_thread.run_sync(_take_in, request, _thumbnail_edge(size))
         self.calls.append(record)

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
-from .errors import ImageServerError, SessionMovedOn, SessionNotFound, StateStoreError
+from .errors import ImageServerError, OwnImageUnreadable, SessionMovedOn, SessionNotFound, StateStoreError
 from .finishing import to_the_end
 from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import ProgressReporter, SessionRepository
@@ -90,8 +90,15 @@ class EditSessions:
             options = overrides.apply_to(session.options)
             inputs = EditInputs((base.file_paths[0],), mask, own_references=True)
             turn_of = TurnOf(session.id, session.next_turn)
-            outcome = await self._edit.make(prompt, inputs, options, placement, progress, turn_of,
-                                            OutcomeKind.SESSION_TURN)
+            try:
+                outcome = await self._edit.make(prompt, inputs, options, placement, progress, turn_of,
+                                                OutcomeKind.SESSION_TURN)
+            except OwnImageUnreadable as e:
+                raise OwnImageUnreadable(
+                    f"Turn {base.turn} of session {session.id} cannot be continued: its image "
+                    f"{base.file_paths[0]} can no longer be read (moved, deleted or changed since). Continue from "
+                    "another turn with from_turn, or start a new session from a file. Nothing was sent."
+                ) from e
             turn = session.record(prompt, _paths(outcome), self._clock(), base.turn, _ids(outcome))
             return await to_the_end(self._record_turn(session, turn, outcome))
 

@@ -15,6 +15,11 @@ class InputImageError(InvalidRequest):
     """A reference image or mask cannot be used as it is."""
 
 
+class OwnImageUnreadable(InputImageError):
+    """An image this server made, given back as a reference (an edit session's turn), can no longer be read:
+    moved, deleted or changed since. The session words it; the reader's own reason is the cause."""
+
+
 class OutputLocationError(InvalidRequest):
     """The output folder is refused or unusable."""
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from .catalogue import ImageRecord, new_image_id
-from .errors import BackendProtocolError, ImageServerError, InvalidRequest
+from .errors import BackendProtocolError, ImageServerError, InputImageError, InvalidRequest, OwnImageUnreadable
 from .finishing import to_the_end
 from .outcomes import Outcome, OutcomeKind, Placement
 from .ports import (
@@ -270,15 +270,21 @@ class EditImage:
         self, inputs: EditInputs, roots: Sequence[str] | None
     ) -> tuple[tuple[InputImage, ...], InputImage | None]:
         reference_roots = None if inputs.own_references else roots
-        loads = [
-            self._source.load(ref, role=f"image {i + 1}", roots=reference_roots)
-            for i, ref in enumerate(inputs.references)
-        ]
+        loads = [self._reference(ref, f"image {i + 1}", reference_roots, inputs.own_references)
+                 for i, ref in enumerate(inputs.references)]
         if inputs.mask:
             loads.append(self._source.load(inputs.mask, role="mask", roots=roots))
         loaded = await asyncio.gather(*loads)
         count = len(inputs.references)
         return tuple(loaded[:count]), (loaded[-1] if inputs.mask else None)
+
+    async def _reference(self, reference: str, role: str, roots: Sequence[str] | None, own: bool) -> InputImage:
+        try:
+            return await self._source.load(reference, role=role, roots=roots)
+        except InputImageError as e:
+            if own:  # not a path the caller gave: "check the path" would be no help
+                raise OwnImageUnreadable(str(e)) from e
+            raise
 
     async def __call__(
         self,

@@ -77,7 +77,9 @@ class ImageTasks(Extension):
         jobs = await self._use_cases.jobs()
         job = await self._guarded(jobs.wait(owner_of(ctx), params.task_id, None))
         if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise MCPError(code=INVALID_PARAMS, message=f"Task {job.job_id} {job.status.value}: {job.error or ''}")
+            why = (job.error or job.status_message or "no reason was recorded").rstrip(".")
+            raise MCPError(code=INVALID_PARAMS, message=f"Task {job.job_id} {job.status.value}: {why}. Call the tool "
+                                                        "again for a new result.")
         try:
             result = await self._runner.finished(None, job)
         except ImageServerError as e:  # a tool error: the task completed, its result is an error

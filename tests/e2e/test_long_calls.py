@@ -99,7 +99,7 @@ def test_cancelling_a_task_aborts_the_request_and_writes_nothing(fake, tmp_path)
         server.close()
     assert cancelled["status"] == "cancelled"
     assert "already cancelled" in again["error"]["message"]
-    assert "cancelled" in result["error"]["message"]
+    assert "cancelled: cancelled; nothing was saved. Call the tool again" in result["error"]["message"]
     assert saved_files(tmp_path) == []
 
 

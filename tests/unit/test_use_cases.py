@@ -115,6 +115,13 @@ async def test_editing_reads_inputs_and_matches_the_first_image_size(fake_contai
     assert (outcome.images[0].width, outcome.images[0].height) == (320, 240)
 
 
+@pytest.mark.parametrize("edge", [1, 2, 7])
+async def test_an_edit_of_a_tiny_image_gets_a_placeholder_big_enough_to_draw(fake_container, tmp_path, edge):
+    tiny = write_png(tmp_path / "tiny.png", (edge, edge))
+    outcome = await fake_container.edit_image()("make it red", EditInputs((str(tiny),)))
+    assert (outcome.images[0].width, outcome.images[0].height) == (64, 64)  # it failed to draw (ValueError)
+
+
 async def test_a_mask_of_the_wrong_size_is_refused_before_the_backend_is_called(fake_container, tmp_path):
     first = write_png(tmp_path / "a.png", (320, 240))
     mask = write_png(tmp_path / "mask.png", (64, 64), mode="RGBA")
@@ -239,3 +246,16 @@ async def test_a_cancel_that_comes_once_a_turn_is_saved_still_records_the_turn(t
     outcome = await cancelled_while_settling(ledger, lambda: sessions.continue_(started.session_id, "late"))
     assert outcome.turn == 2 and Path(outcome.images[0].path).is_file()
     assert [t.turn for t in (await sessions.list())[0].turns] == [1, 2]
+
+
+async def test_continuing_from_a_turn_whose_image_is_gone_says_so_and_points_to_from_turn(fake_container, tmp_path):
+    sessions = fake_container.edit_sessions()
+    started = await sessions.start("x", EditInputs((str(write_png(tmp_path / "a.png", (256, 256))),)))
+    second = await sessions.continue_(started.session_id, "warmer")
+    Path(second.images[0].path).unlink()
+    with pytest.raises(InvalidRequest) as refused:
+        await sessions.continue_(started.session_id, "cooler")
+    message = str(refused.value)
+    assert f"Turn 2 of session {started.session_id} cannot be continued" in message
+    assert "from_turn" in message and "Check the path" not in message  # the caller never gave a path
+    assert (await sessions.continue_(started.session_id, "cooler", from_turn=1)).turn == 3
