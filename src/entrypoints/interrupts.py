@@ -34,8 +34,11 @@ class StdioInterrupts:
         signal.signal(signal.SIGINT, lambda signum, frame: self._leave(self._code))
 
     def before_serving(self) -> None:
-        """Give Ctrl-C back to Python, so that the event loop installs its handler (which cancels the server)."""
+        """Give Ctrl-C back to Python, so that the event loop installs its handler (which cancels the server),
+        and SIGTERM its default: uvicorn (HTTP) takes it over and, after its clean shutdown, ends the process by
+        the signal itself, the ending a service manager counts as clean (an exit code 143 it would not)."""
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch(self) -> None:
         """Inside the running loop: note a Ctrl-C or SIGTERM, then let the loop's Ctrl-C handler cancel the
