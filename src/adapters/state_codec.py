@@ -41,13 +41,16 @@ def turn_from_json(data: dict[str, Any]) -> Turn:
 def session_to_json(session: EditSession) -> dict[str, Any]:
     """A session's own fields; its turns are stored one by one (appending a turn must be atomic)."""
     return {"id": session.id, "owner": session.owner, "created_at": session.created_at,
-            "updated_at": session.updated_at, "options": options_to_json(session.options)}
+            "updated_at": session.updated_at, "options": options_to_json(session.options),
+            "output_dir": session.output_dir, "filename_prefix": session.filename_prefix}
 
 
 def session_from_json(data: dict[str, Any], turns: list[Turn]) -> EditSession:
     updated = max([data["updated_at"], *(t.created_at for t in turns)])
     return EditSession(id=data["id"], created_at=data["created_at"], options=options_from_json(data["options"]),
-                       turns=turns, updated_at=updated, owner=data["owner"])
+                       turns=turns, updated_at=updated, owner=data["owner"],
+                       # .get: sessions stored before these were kept have none
+                       output_dir=data.get("output_dir"), filename_prefix=data.get("filename_prefix"))
 
 
 def record_to_json(record: ImageRecord) -> dict[str, Any]:

@@ -62,7 +62,8 @@ class EditSessions:
             prompt, inputs, options, placement, progress, TurnOf(session_id, 1), OutcomeKind.SESSION_START
         )
         now = self._clock()
-        session = EditSession(id=session_id, created_at=now, options=options, owner=placement.owner)
+        session = EditSession(id=session_id, created_at=now, options=options, owner=placement.owner,
+                              output_dir=placement.output_dir, filename_prefix=placement.filename_prefix)
         turn = session.record(prompt, _paths(outcome), now, None, _ids(outcome))
         return await to_the_end(self._record_start(session, turn, outcome))
 
@@ -88,6 +89,9 @@ class EditSessions:
             session = await self._repository.get(owner, session_id)
             base = session.turn(from_turn) if from_turn is not None else session.last
             options = overrides.apply_to(session.options)
+            placement = dataclasses.replace(  # where and how the turn is saved: as the session was, unless told
+                placement, output_dir=placement.output_dir or session.output_dir,
+                filename_prefix=placement.filename_prefix or session.filename_prefix)
             inputs = EditInputs((base.file_paths[0],), mask, own_references=True)
             turn_of = TurnOf(session.id, session.next_turn)
             try:

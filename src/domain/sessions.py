@@ -33,6 +33,10 @@ class EditSession:
     turns: list[Turn] = field(default_factory=list)
     updated_at: float = 0.0
     owner: str = LOCAL_OWNER
+    output_dir: str | None = None
+    """Where the turns are saved, as given at the start (None: the default folder); a turn may say otherwise."""
+    filename_prefix: str | None = None
+    """How the turns' files are named, as given at the start; a turn may say otherwise."""
 
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at

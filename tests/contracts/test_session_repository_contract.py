@@ -16,7 +16,8 @@ NOW = 1_700_000_000.0
 def session(number: int, owner: str = "alice", turns: int = 1) -> EditSession:
     options = RenderOptions(size=ImageSize(1536, 1024), quality=Quality.LOW, output_format=OutputFormat.WEBP,
                             output_compression=60, user="u-1")
-    made = EditSession(id=f"es_{number}", created_at=NOW, options=options, owner=owner)
+    made = EditSession(id=f"es_{number}", created_at=NOW, options=options, owner=owner,
+                       output_dir=f"project-{number}", filename_prefix="hero")
     for index in range(turns):
         made.record(f"prompt {index + 1}", (f"/images/{number}-{index + 1}.png",), NOW + index,
                     index or None, (f"img_{number}_{index + 1}",))
@@ -35,6 +36,7 @@ async def test_a_session_comes_back_as_it_was_stored(store):
     loaded = await repository.get("alice", "es_1")
     assert (loaded.id, loaded.owner, loaded.created_at, loaded.options) == (
         "es_1", "alice", NOW, original.options)
+    assert (loaded.output_dir, loaded.filename_prefix) == ("project-1", "hero")
     assert loaded.turns == original.turns
     assert loaded.last.image_ids == ("img_1_2",) and loaded.last.parent_turn == 1
 

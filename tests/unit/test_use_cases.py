@@ -259,3 +259,17 @@ async def test_continuing_from_a_turn_whose_image_is_gone_says_so_and_points_to_
     assert f"Turn 2 of session {started.session_id} cannot be continued" in message
     assert "from_turn" in message and "Check the path" not in message  # the caller never gave a path
     assert (await sessions.continue_(started.session_id, "cooler", from_turn=1)).turn == 3
+
+
+async def test_a_sessions_turns_keep_its_output_folder_and_prefix_unless_a_turn_says_otherwise(fake_container,
+                                                                                                  tmp_path):
+    sessions = fake_container.edit_sessions()
+    project, elsewhere = tmp_path / "my-project", tmp_path / "elsewhere"
+    started = await sessions.start("x", EditInputs((str(write_png(tmp_path / "a.png", (256, 256))),)),
+                                   placement=Placement(output_dir=str(project), filename_prefix="hero"))
+    kept = await sessions.continue_(started.session_id, "warmer")
+    moved = await sessions.continue_(started.session_id, "cooler",
+                                     placement=Placement(output_dir=str(elsewhere), filename_prefix="alt"))
+    for outcome, folder, prefix in ((started, project, "hero"), (kept, project, "hero"), (moved, elsewhere, "alt")):
+        path = Path(outcome.images[0].path)
+        assert (path.parent, path.name.split("-")[0]) == (folder, prefix)
