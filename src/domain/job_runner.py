@@ -20,6 +20,7 @@ from .jobs import (
     JobPage,
     JobStatus,
     Submission,
+    has_ended,
     new_job_id,
     replay_note,
     this_process,
@@ -182,12 +183,17 @@ class JobRunner:
 
     async def stop_all(self) -> None:
         """The server is stopping: cancel what still runs here (each is recorded as cancelled)."""
-        for running in list(self._running.values()):
-            for task in (running.task, running.recorder):
-                if task is not None:
-                    task.cancel()
-        for running in list(self._running.values()):
-            await running.done.wait()
+        stopping = list(self._running.values())
+        tasks = [task for running in stopping for task in (running.task, running.recorder) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for running in stopping:
+            # A job cancelled before its task first ran never reached its own `finally` (a shutdown right
+            # after a call came in): record it here, or stopping would wait for it for ever.
+            if not running.done.is_set() and not running.job.status.finished:
+                await self._finish(running, JobStatus.CANCELLED, "cancelled; nothing was saved")
+            running.done.set()
 
     # -- reuse -----------------------------------------------------------------------------------------------
     async def _reuse(self, call: JobCall) -> Submission | None:
@@ -319,12 +325,21 @@ class JobRunner:
             await asyncio.sleep(min(1.0, self._heartbeat_s))
 
     def _judged(self, job: Job) -> Job:
-        """A working job whose process stopped sending heartbeats is failed: that process died."""
+        """A working job whose process stopped sending heartbeats, or is seen to have ended, is failed: that
+        process died (a crash, kill -9). Seen, a retry right after the crash runs at once instead of joining a
+        job nobody runs."""
+        if job.status is not JobStatus.WORKING or job.holder == self._instance:
+            return job
         silent_for = self._clock() - job.alive_at
-        if job.status is JobStatus.WORKING and job.holder != self._instance and silent_for > 4 * self._heartbeat_s:
-            job.status = JobStatus.FAILED
-            job.error = ("The server process that ran this job stopped before the image was saved (it was "
-                         f"silent for {silent_for:.0f}s). Nothing was saved; call the tool again.")
-            job.status_message = "failed: its server process stopped"
+        if has_ended(job.holder):
+            how = "its process has ended"
+        elif silent_for > 4 * self._heartbeat_s:
+            how = f"it was silent for {silent_for:.0f}s"
+        else:
+            return job
+        job.status = JobStatus.FAILED
+        job.error = (f"The server process that ran this job stopped before the image was saved ({how}). Nothing "
+                     "was saved; call the tool again.")
+        job.status_message = "failed: its server process stopped"
         return job
 

@@ -3,6 +3,7 @@ returned before its image was ready). Jobs live in the state store, so any proce
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,8 +93,34 @@ class JobPage:
 
 
 def this_process() -> str:
-    """Who runs a job: host, pid and a nonce (a pid can be reused after a restart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """Who runs a job: where (host, and PID namespace where there is one), pid and a nonce (a pid can be reused
+    after a restart)."""
+    return f"{_here()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def has_ended(holder: str) -> bool:
+    """Whether the process that holds a job has certainly ended: it ran here (same host and PID namespace, so
+    its pid means the same process) and no process has that pid now. Anywhere else only its silence can tell."""
+    parts = holder.rsplit(":", 2)  # where:pid:nonce
+    if os.name != "posix" or len(parts) != 3 or parts[0] != _here() or not parts[1].isdigit():
+        return False  # (on Windows, os.kill with 0 would send a Ctrl-C, not look the pid up)
+    try:
+        os.kill(int(parts[1]), 0)  # signal 0: nothing is sent, the pid is only looked up
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
+
+
+@functools.cache
+def _here() -> str:
+    # Containers on one host may share its name (host networking) but not their pids: the namespace tells.
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc: not Linux, where a host name is one machine and one pid space
+        return socket.gethostname()
+    return f"{socket.gethostname()}~{namespace}"
 
 
 @dataclass(frozen=True, slots=True)

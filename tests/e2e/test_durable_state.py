@@ -57,6 +57,25 @@ def test_a_session_survives_kill_minus_9_in_the_middle_of_a_turn(tmp_path, state
         after.close()
 
 
+def test_the_same_call_right_after_kill_minus_9_runs_anew_instead_of_joining_the_dead_job(tmp_path, state_env):
+    arguments = {"prompt": "a lighthouse at dusk", "inline": "none"}
+    first = RawServer(tmp_path, GPT_IMAGE_2_FAKE_LATENCY_MS="30000", **state_env)
+    first.start_request("tools/call", {"name": "generate_image", "arguments": arguments,
+                                       "_meta": {"progressToken": 1}})
+    while not any(n.get("method") == "notifications/progress" for n in first.notifications):
+        first.notifications.append(json.loads(first.proc.stdout.readline()))  # until the job is under way
+    first.kill()
+
+    after = RawServer(tmp_path, **state_env)  # restarted at once: the dead job has missed no heartbeat yet
+    try:
+        again = after.call("generate_image", arguments)
+    finally:
+        after.close()
+    assert again["isError"] is False, again  # it joined the dead job and failed ~20 s later
+    assert Path(again["structuredContent"]["images"][0]["file_path"]).is_file()
+    assert "shares its result" not in json.dumps(again)
+
+
 def test_two_processes_continuing_one_session_at_once_never_lose_or_repeat_a_turn(tmp_path, state_env):
     image = write_png(tmp_path / "in.png", (64, 64))
     servers = [RawServer(tmp_path, GPT_IMAGE_2_FAKE_LATENCY_MS="500", **state_env) for _ in range(2)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -15,7 +17,7 @@ from gpt_image_2_mcp.domain.errors import (
     StateStoreError,
 )
 from gpt_image_2_mcp.domain.job_runner import JobCall, JobRunner
-from gpt_image_2_mcp.domain.jobs import JobStatus
+from gpt_image_2_mcp.domain.jobs import JobStatus, this_process
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import Route
 
@@ -223,6 +225,37 @@ async def test_a_working_job_whose_process_went_silent_is_judged_failed():
     await runner.stop_all()
 
 
+def ended_process_holder() -> str:
+    """A holder as this_process() writes it, for a process of this machine that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{this_process().rsplit(':', 2)[0]}:{child.pid}:0badc0"
+
+
+async def test_a_working_job_whose_process_has_ended_here_is_failed_at_once_and_its_twin_runs_again():
+    store = InMemoryJobStore()
+    dead = JobRunner(store, instance=ended_process_holder())  # killed -9 right after it started the job
+    first = (await dead.submit(call(), Work())).job
+    await asyncio.sleep(0)
+    runner, work = JobRunner(store), Work()  # the restarted server, at once: no heartbeat has been missed yet
+    judged = await runner.get("alice", first.job_id)
+    assert judged.status is JobStatus.FAILED and "its process has ended" in judged.error
+    retry = await runner.submit(call(), work)
+    assert retry.job.job_id != first.job_id and retry.note is None  # run anew, not joined to the dead job
+    work.release.set()
+    await runner.stop_all()
+    await dead.stop_all()
+
+
+async def test_a_job_held_elsewhere_is_judged_by_its_silence_alone():
+    store = InMemoryJobStore()
+    elsewhere = JobRunner(store, instance="another-host~1:1:abcdef")
+    job = (await elsewhere.submit(call(), Work())).job
+    await asyncio.sleep(0)
+    assert (await JobRunner(store).get("alice", job.job_id)).status is JobStatus.WORKING
+    await elsewhere.stop_all()
+
+
 async def test_a_job_refused_before_it_started_completes_with_its_error():
     runner = JobRunner(InMemoryJobStore())
     job = await runner.failed_early("alice", "generate_image", "bad size", 60_000)
@@ -250,3 +283,14 @@ async def test_an_observer_hears_of_each_finished_job_once_and_cannot_break_it()
     done = await runner.wait("alice", job.job_id, 5)
     assert done.status is JobStatus.COMPLETED and not done.is_error
     assert heard == [(job.job_id, JobStatus.COMPLETED)] and runner.running_count == 0
+
+
+async def test_stopping_right_after_a_submit_ends_and_records_the_job_cancelled():
+    # The job's task had not run yet when stop_all cancelled it, so its own `finally` never ran: stopping
+    # waited for it for ever (a server shut down right after a call came in never exited).
+    store = InMemoryJobStore()
+    runner = JobRunner(store)
+    job = (await runner.submit(call(), Work())).job
+    async with asyncio.timeout(10):  # in this task, so the job's task gets no turn before stop_all
+        await runner.stop_all()
+    assert (await store.get("alice", job.job_id)).status is JobStatus.CANCELLED
