@@ -34,6 +34,9 @@ RELATED_TASK = "io.modelcontextprotocol/related-task"
 POLL_INTERVAL_MS = 2_000
 DEFAULT_TTL_MS = 60 * 60 * 1000
 MAX_TTL_MS = 24 * 60 * 60 * 1000
+MIN_TTL_MS = 15 * 60 * 1000
+"""A shorter ttl asked for is raised to this (the spec lets a receiver choose): a task must not vanish while
+its image is still being made, and the slowest call (request timeout, retries) fits in it."""
 INVALID_PARAMS = -32602
 CAPABILITY = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
 
@@ -154,7 +157,8 @@ class TasksMiddleware:
             raise MCPError(code=INVALID_PARAMS, message=f"Tool {params.get('name')!r} cannot run as a task; call "
                            "it without `task`.")
         requested = (params.get("task") or {}).get("ttl")
-        ttl = min(int(requested), MAX_TTL_MS) if isinstance(requested, int) and requested > 0 else DEFAULT_TTL_MS
+        asked = requested if isinstance(requested, int) and requested > 0 else DEFAULT_TTL_MS
+        ttl = min(max(asked, MIN_TTL_MS), MAX_TTL_MS)
         token = AS_TASK.set(ttl)
         try:
             result = await call_next(ctx)

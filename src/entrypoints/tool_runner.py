@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
 from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.job_runner import JobCall, Submission
-from gpt_image_2_mcp.domain.jobs import Job, JobStatus, fingerprint
+from gpt_image_2_mcp.domain.jobs import IDEMPOTENCY_WINDOW_S, Job, JobStatus, fingerprint
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
@@ -194,9 +194,12 @@ class ToolRunner:
         if arguments.get("mask"):
             references.append(("mask", arguments["mask"]))
         digests = tuple([await source.digest(ref, role=role, roots=where.roots) for role, ref in references])
+        key = arguments.get("idempotency_key")
         ttl = AS_TASK.get()
+        if ttl and key:  # the key promises its result for the whole window: a task's shorter ttl must not cut it
+            ttl = max(ttl, IDEMPOTENCY_WINDOW_S * 1000)
         job_call = JobCall(owner=where.owner, tool=tool, fingerprint=fingerprint(tool, identity(arguments), digests),
-                           arguments=call_arguments(arguments), idempotency_key=arguments.get("idempotency_key"),
+                           arguments=call_arguments(arguments), idempotency_key=key,
                            **({"ttl_ms": ttl} if ttl else {}))
         jobs = await self._use_cases.jobs()
         return await jobs.submit(job_call, lambda progress: call(where, progress))

@@ -72,7 +72,8 @@ def test_tasks_are_declared_and_a_task_runs_to_its_result(fake, tmp_path):
     assert initialize["result"]["capabilities"]["tasks"]["requests"] == {"tools": {"call": {}}}
     supported = {t["name"] for t in tools if t.get("execution", {}).get("taskSupport") == "optional"}
     assert supported == PAID
-    assert created["status"] == "working" and created["ttl"] == 60_000 and created["pollInterval"] > 0
+    assert created["status"] == "working" and created["pollInterval"] > 0
+    assert created["ttl"] == 15 * 60_000  # one minute was asked: raised, so the task cannot vanish mid-work
     assert created["createdAt"].endswith("+00:00") and created["lastUpdatedAt"]
     assert working["status"] == "working" and working["statusMessage"]
     assert not result.get("isError") and result["structuredContent"]["images"][0]["file_path"]
@@ -82,6 +83,17 @@ def test_tasks_are_declared_and_a_task_runs_to_its_result(fake, tmp_path):
     statuses = [n["params"]["status"] for n in server.notifications if n.get("method") == "notifications/tasks/status"]
     assert statuses == ["completed"]
     assert generated(fake) == 1
+
+
+def test_a_keyed_task_keeps_its_result_for_the_keys_whole_window(fake, tmp_path):
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        keyed = task_call(server, {"prompt": "kept", "inline": "none", "idempotency_key": "order-7"})
+        plain = task_call(server, {"prompt": "not kept", "inline": "none"}, ttl=2 * 3600_000)
+    finally:
+        server.close()
+    assert keyed["result"]["task"]["ttl"] == 24 * 3600_000  # the key's 24 h, not the task's minutes
+    assert plain["result"]["task"]["ttl"] == 2 * 3600_000
 
 
 def test_cancelling_a_task_aborts_the_request_and_writes_nothing(fake, tmp_path):
@@ -119,16 +131,20 @@ def test_a_tool_error_completes_the_task_with_is_error_and_an_unknown_task_is_no
     assert generated(fake) == 0
 
 
-def test_a_task_past_its_ttl_is_gone(fake, tmp_path):
+def test_a_task_asked_to_live_less_than_a_slow_call_is_still_there_after_that_ttl(fake, tmp_path):
+    # A task that vanished mid-work answered "No job or task ... Start the call again": paying twice.
+    fake.latency = 2.0
     server = RawServer(tmp_path, **openai_env(fake, tmp_path))
     try:
         created = task_call(server, {"prompt": "short-lived", "inline": "none"}, ttl=1_000)["result"]["task"]
-        server.request("tasks/result", {"taskId": created["taskId"]})
-        time.sleep(1.2)
-        expired = server.request("tasks/get", {"taskId": created["taskId"]})
+        time.sleep(1.2)  # past the ttl asked for, while the image is still being made
+        during = server.request("tasks/get", {"taskId": created["taskId"]})
+        result = server.request("tasks/result", {"taskId": created["taskId"]})
     finally:
         server.close()
-    assert "No job or task" in expired["error"]["message"]
+    assert created["ttl"] == 15 * 60_000
+    assert during["result"]["status"] == "working"
+    assert not result["result"].get("isError") and generated(fake) == 1
 
 
 async def test_a_plain_call_past_the_sync_wait_returns_a_job_that_get_image_job_finishes(fake, tmp_path):
