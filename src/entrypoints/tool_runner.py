@@ -113,7 +113,8 @@ class ToolRunner:
     async def finished(self, ctx: Context | None, job: Job, note: str | None = None) -> CallToolResult:
         """The result of a finished job, as the original call would have shown it."""
         if job.status is not JobStatus.COMPLETED or job.is_error or job.outcome is None:
-            raise self.error(job.error or f"The call ended {job.status.value}: {job.status_message}.")
+            raise self.error(job.error or f"The call ended {job.status.value} ({job.status_message}). Call the tool "
+                             "again for a new result.")
         await (await self._use_cases.jobs()).mark_delivered(job)
         if ctx is not None:
             await announce_new_images(ctx)
