@@ -1,4 +1,5 @@
-"""Stdin closing means the client will send nothing more, not that it stopped listening.
+"""The stdio exchange: stdin closing means the client will send nothing more, not that it stopped listening;
+and a line that is not a JSON-RPC message gets the JSON-RPC error it asks for.
 
 A pipe (`printf '...' | gpt-image-2-mcp`, a script, a test harness) closes stdin right after its last request
 and still reads every answer from stdout. The SDK ends the connection at stdin's EOF and cancels the handlers
@@ -11,12 +12,24 @@ SIGTERM, as the MCP lifecycle says it will after closing stdin.
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
 import anyio
 from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
 
 CANCELLED = "notifications/cancelled"
 
@@ -83,7 +96,13 @@ class _Wrapped:
 
 
 class AnsweringReads(_Wrapped):
-    """The SDK's read stream, noting each request, and ending only once the exchange has been answered."""
+    """The SDK's read stream, noting each request, and ending only once the exchange has been answered. A line
+    that is not a JSON-RPC message is answered here, as JSON-RPC asks: the SDK only notes it at debug level, and
+    the client waited for ever."""
+
+    def __init__(self, inner: Any, exchange: Exchange, answer: Any) -> None:
+        super().__init__(inner, exchange)
+        self._answer = answer
 
     @property
     def last_context(self) -> Any:  # the sender's context, which the SDK reads off its context-aware stream
@@ -95,8 +114,23 @@ class AnsweringReads(_Wrapped):
         except anyio.EndOfStream:
             await self._exchange.answered()
             raise
+        if isinstance(item, ValidationError):
+            await self._refuse(item)
         self._exchange.read(item)
         return item
+
+    async def _refuse(self, error: ValidationError) -> None:
+        sent = next((e["input"] for e in error.errors() if isinstance(e.get("input"), dict)), None)
+        if error.errors() and error.errors()[0]["type"] == "json_invalid":
+            code, message, request_id = PARSE_ERROR, "Parse error: the line is not JSON.", None
+        else:
+            request_id = sent.get("id") if isinstance(sent, dict) else None
+            request_id = request_id if isinstance(request_id, int | str) else None
+            code, message = INVALID_REQUEST, ("Invalid request: not a JSON-RPC 2.0 message (it needs "
+                                              '"jsonrpc": "2.0", a "method" and, for a request, an "id").')
+        log.warning("refused a line on stdin: %s", message)
+        reply = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+        await self._answer(SessionMessage(reply))
 
     def __aiter__(self) -> AnsweringReads:
         return self
@@ -120,4 +154,4 @@ class AnsweringWrites(_Wrapped):
 
 def answering_streams(read_stream: Any, write_stream: Any) -> tuple[AnsweringReads, AnsweringWrites]:
     exchange = Exchange()
-    return AnsweringReads(read_stream, exchange), AnsweringWrites(write_stream, exchange)
+    return AnsweringReads(read_stream, exchange, write_stream.send), AnsweringWrites(write_stream, exchange)

@@ -253,3 +253,16 @@ def test_a_call_that_asks_the_client_something_after_stdin_closed_does_not_hold_
     answers = piped(script, tmp_path, [*opening, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
         "name": "generate_image", "arguments": {"prompt": "where to?", "inline": "none"}}}])
     assert [m["method"] for m in answers if "method" in m and "id" in m] == ["roots/list"]
+
+
+def test_lines_that_are_not_json_rpc_messages_are_answered_as_json_rpc_asks(tmp_path, script):
+    # The SDK noted such lines at debug level only: the client waited for an answer that never came.
+    done = subprocess.run([script], input="".join(line + "\n" for line in [
+        json.dumps(OPENING[0]), "this is not json", '{"jsonrpc": "2.0", "id": 7}', '{"id": 8, "method": "ping"}',
+        json.dumps({"jsonrpc": "2.0", "id": 9, "method": "ping"}),
+    ]), capture_output=True, text=True, timeout=60, cwd=tmp_path, env=server_env(tmp_path))
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    errors = [(a["id"], a["error"]["code"]) for a in answers if "error" in a]
+    assert errors == [(None, -32700), (7, -32600), (8, -32600)]
+    assert {"id": 9, "jsonrpc": "2.0", "result": {}} in answers  # and it goes on serving
+    assert done.stderr.count("refused a line on stdin") == 3
