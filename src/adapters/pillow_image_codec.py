@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gpt_image_2_mcp.domain.errors import InputImageError
 from gpt_image_2_mcp.domain.ports import ImageCodec
@@ -41,6 +41,22 @@ def _open(data: bytes, source: str) -> Image.Image:
             f"accepts at most {MAX_PIXELS:,}. Downscale it first."
         )
     return image
+
+
+_ORIENTATION = 0x0112
+"""The EXIF tag by which a camera says "show this turned": 1 is upright."""
+
+
+def _upright(image: Image.Image) -> tuple[bytes, Image.Image]:
+    """A photo stored on its side with an EXIF turn, turned upright and re-encoded without the tag: the size a
+    mask must match, and what the model is shown, are then what every viewer shows the user. A JPEG stays a
+    JPEG (at quality 95: as PNG a camera photo would pass the upload limit); anything else becomes a PNG."""
+    upright = ImageOps.exif_transpose(image)
+    fmt = "JPEG" if image.format in ("JPEG", "MPO") else "PNG"
+    out = io.BytesIO()
+    upright.save(out, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    data = out.getvalue()
+    return data, Image.open(io.BytesIO(data))
 
 
 def _first_mpo_image(data: bytes, mpo: Image.Image, source: str) -> bytes:
@@ -111,6 +127,8 @@ class PillowImageCodec(ImageCodec):
             image.load()  # a truncated file fails here, not at the API
         except (OSError, SyntaxError, ValueError) as e:
             raise InputImageError(f"{source} is damaged or truncated ({e}); give a complete image.") from e
+        if image.getexif().get(_ORIENTATION, 1) != 1:
+            data, image = _upright(image)
         has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
         return InputImage(data, _MIME[image.format or "PNG"], image.width, image.height, source, has_alpha)
 

@@ -112,3 +112,34 @@ async def test_other_characters_in_base64_are_still_refused(junk):
     payload = B64[:40] + junk + B64[40:]
     with pytest.raises(InputImageError, match="invalid base64"):
         await source().load("data:image/png;base64," + payload, role="image 1")
+
+
+def turned_photo(stored=(800, 400), orientation: int = 6) -> bytes:
+    """A camera JPEG stored on its side, with the EXIF tag that tells viewers to show it turned."""
+    image = Image.new("RGB", stored, (200, 30, 30))
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+async def test_a_photo_turned_by_its_exif_tag_is_edited_upright_and_takes_an_upright_mask(tmp_path):
+    # The mask had to match the stored (sideways) size, and the result came back sideways.
+    photo = tmp_path / "portrait.jpg"
+    photo.write_bytes(turned_photo())
+    mask = tmp_path / "mask.png"
+    Image.new("RGBA", (400, 800), (0, 0, 0, 0)).save(mask)
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"))
+    edit = await resolve(container.edit_image)
+    outcome = await edit("a red hat", EditInputs((str(photo),), str(mask)))
+    sent = container.fake_backend().calls[-1].images[0]
+    assert (sent.width, sent.height) == (400, 800)
+    assert (outcome.images[0].width, outcome.images[0].height) == (400, 800)
+    upright = PillowImageCodec().decode_input(photo.read_bytes(), "image 1")
+    assert Image.open(io.BytesIO(upright.data)).getexif().get(0x0112) is None  # sent without the turn tag
+
+
+def test_an_upright_photo_is_sent_as_it_is():
+    data = turned_photo(orientation=1)
+    assert PillowImageCodec().decode_input(data, "image 1").data == data
