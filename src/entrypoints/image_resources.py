@@ -19,7 +19,7 @@ from gpt_image_2_mcp.domain.catalogue import ImageRecord
 from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 
-from .protocol_errors import protocol_error
+from .protocol_errors import for_caller, protocol_error
 from .tool_outputs import iso_time
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,12 @@ def is_image_uri(uri: str) -> bool:
 class ImageResources:
     """Reads and lists catalogued images for the caller (the owner), through the image library."""
 
-    def __init__(self, library: Callable[[], Awaitable[ImageLibrary]], preview_edge: int, preview_bytes: int) -> None:
+    def __init__(self, library: Callable[[], Awaitable[ImageLibrary]], preview_edge: int, preview_bytes: int,
+                 remote: bool = False) -> None:
         self._library = library
         self._preview_edge = preview_edge
         self._preview_bytes = preview_bytes
+        self._remote = remote  # served over HTTP: a store failure is told as the remote caller can act on it
 
     async def read(self, uri: str, owner: str) -> list[ReadResourceContents]:
         match = _URI.match(uri)
@@ -61,7 +63,7 @@ class ImageResources:
                 return [ReadResourceContents(content=preview.data, mime_type=preview.mime_type)]
             record, data = await library.read(owner, match["id"])
         except StateStoreError as e:  # the server's trouble (internal error), not a missing image
-            raise ResourceError(str(e)) from None
+            raise ResourceError(for_caller(e, self._remote)) from None
         except ImageServerError as e:
             raise ResourceNotFoundError(str(e)) from None
         return [ReadResourceContents(content=data, mime_type=record.image.mime_type)]
@@ -71,7 +73,7 @@ class ImageResources:
         try:
             page = await library.page(owner, cursor)
         except ImageServerError as e:  # a cursor from elsewhere, or the store failing
-            raise protocol_error(e) from None
+            raise protocol_error(e, self._remote) from None
         return ListResourcesResult(resources=[_listed(r) for r in page.records], next_cursor=page.next_cursor)
 
 

@@ -153,7 +153,8 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
     warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []
 
     sink = container.sink()
-    images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes)
+    images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes,
+                            remote=settings.transport == "http")
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
     container.arriving_images_observer.override(providers.Object(presenter))
     http = settings.transport == "http"
@@ -185,7 +186,7 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
     )
     if extras is not None:  # metrics and scopes before tasks: a task-augmented call is counted and checked too
         install_http_extras(server, extras, use_cases)
-    server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS))
+    server.middleware.append(TasksMiddleware(use_cases, PAID_TOOLS, remote=http))
     register_tools(server, ImageTools(use_cases, runner), SessionTools(use_cases, runner), JobTools(use_cases, runner))
     register_prompts(server)
     return server

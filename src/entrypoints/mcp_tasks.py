@@ -110,12 +110,11 @@ class ImageTasks(Extension):
         jobs = await self._use_cases.jobs()
         return await self._guarded(jobs.get(owner_of(ctx), task_id))
 
-    @staticmethod
-    async def _guarded(pending: Awaitable[Any]) -> Any:
+    async def _guarded(self, pending: Awaitable[Any]) -> Any:
         try:
             return await pending
         except ImageServerError as e:  # unknown task, another owner's, or the store failing
-            raise protocol_error(e) from None
+            raise protocol_error(e, self._runner.remote) from None
 
 
 Next = Callable[[ServerRequestContext[Any]], Awaitable[Any]]
@@ -124,9 +123,10 @@ Next = Callable[[ServerRequestContext[Any]], Awaitable[Any]]
 class TasksMiddleware:
     """What the extension hook cannot do (see the module docstring), on the 2025-11-25 wire only."""
 
-    def __init__(self, use_cases: UseCases, paid_tools: frozenset[str]) -> None:
+    def __init__(self, use_cases: UseCases, paid_tools: frozenset[str], remote: bool = False) -> None:
         self._use_cases = use_cases
         self._paid_tools = paid_tools
+        self._remote = remote
 
     async def __call__(self, ctx: ServerRequestContext[Any], call_next: Next) -> Any:
         if ctx.method == "initialize":
@@ -173,7 +173,7 @@ class TasksMiddleware:
                 job = await jobs.get(owner_of(ctx), job_id)
                 jobs.watch(job.job_id, _notifier(ctx))
         except ImageServerError as e:  # the store failing: no task could be recorded
-            raise protocol_error(e) from None
+            raise protocol_error(e, self._remote) from None
         return dumped(wire.CreateTaskResult(task=task_of(job)))
 
 

@@ -33,6 +33,7 @@ from .image_resources import announce_new_images
 from .owners import owner_folder, owner_of
 from .presentation import Presenter
 from .progress import with_progress
+from .protocol_errors import for_caller
 from .settings import Settings
 from .tool_arguments import call_arguments, identity, placement, requested
 from .tool_outputs import ImageToolOutput
@@ -89,9 +90,15 @@ class ToolRunner:
         """Served over HTTP: the output folder, under which each authenticated caller has a folder of their own."""
         self._links = links
 
+    @property
+    def remote(self) -> bool:
+        """Served over HTTP: the callers are remote users, not the operator."""
+        return self._output_root is not None
+
     def error(self, error: ImageServerError | str) -> ToolError:
         """An error as a tool error the caller reads; never with a secret in it."""
-        return ToolError(scrub(str(error), self._settings.secrets))
+        text = error if isinstance(error, str) else for_caller(error, self.remote)
+        return ToolError(scrub(text, self._settings.secrets))
 
     async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:

@@ -31,11 +31,15 @@ async def test_with_the_store_down_resources_and_tasks_are_internal_errors_and_l
                 "tools/call as a task": await session.call("tools/call", {
                     "name": "generate_image", "arguments": {"prompt": "during"}, "task": {}}),
             }
+            tool = await session.call("tools/call", {"name": "list_edit_sessions", "arguments": {}})
             link = await http(image["download_url"])
     finally:
         redis.stop()
     for method, answer in answers.items():
         assert answer.get("error", {}).get("code") == INTERNAL_ERROR, (method, answer)
-        assert "cannot be reached" in answer["error"]["message"], (method, answer)
+        assert "state store is not answering just now" in answer["error"]["message"], (method, answer)
+        assert "redis" not in answer["error"]["message"].lower(), (method, answer)  # where it is: the log's
+    told = tool["result"]["content"][0]["text"]
+    assert tool["result"]["isError"] and "state store is not answering just now" in told and "redis" not in told
     assert link.status == 503 and link.headers.get("retry-after") == "5"
     assert "try the link again" in link.body.decode() and "redis" not in link.body.decode().lower()
