@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from gpt_image_2_mcp.domain.errors import JobNotFound
-from gpt_image_2_mcp.domain.jobs import Job, JobPage
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from .state_codec import decode_cursor, encode_job_cursor
@@ -33,6 +33,13 @@ class InMemoryJobStore(JobStore):
 
     async def save(self, job: Job) -> None:
         await self.add(job)
+
+    async def request_cancel(self, owner: str, job_id: str) -> Job:
+        job = await self.get(owner, job_id)  # no await between this read and the write below: atomic here
+        if job.status is JobStatus.WORKING:
+            job.cancel_requested = True
+            await self.add(job)
+        return job
 
     async def get(self, owner: str, job_id: str) -> Job:
         job = self._live(owner).get(job_id)

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from gpt_image_2_mcp.domain.jobs import Job, JobPage
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from . import redis_job_scripts as scripts
@@ -73,6 +74,27 @@ class RedisJobStore(JobStore):
             "" if expires is None else repr(expires), left_ms])
         if old is not None:
             await self._forget_members(self._keys.of_entry(as_text(old)), keys)
+
+    @guarded(writes=True)
+    async def request_cancel(self, owner: str, job_id: str) -> Job:
+        """Under WATCH on the job's hash: a save by the running process between the read and the write makes
+        redis-py read it again, so a job that finished meanwhile is never written back as working."""
+        key = self._keys.job(owner, job_id)
+
+        async def attempt(pipe: Pipeline) -> Job | None:
+            found = await pipe.hget(key, "job")
+            job = None if found is None else job_from_json(json.loads(found))
+            if job is None or job.expired(self._clock()) or job.status is not JobStatus.WORKING:
+                return job
+            job.cancel_requested = True
+            pipe.multi()
+            pipe.hset(key, "job", json.dumps(job_to_json(job)))  # the entry, indexes and expiry stay as they are
+            return job
+
+        job = await self._client.transaction(attempt, key, value_from_callable=True)
+        if job is None or job.expired(self._clock()):
+            raise job_not_found(job_id)
+        return job
 
     @guarded(writes=False)
     async def get(self, owner: str, job_id: str) -> Job:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gpt_image_2_mcp.domain.jobs import Job, JobPage
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from .in_memory_job_store import job_not_found
@@ -60,6 +60,27 @@ class SqliteJobStore(JobStore):
             connection.execute(UPSERT, row)
 
         await self._db.write(save)
+
+    async def request_cancel(self, owner: str, job_id: str) -> Job:
+        """Read, check and mark in one write transaction: the holder's own saves wait for it, or it for them."""
+
+        now = self._clock()
+
+        def request(connection: sqlite3.Connection) -> Job | None:
+            found = connection.execute(GET, {"owner": owner, "job_id": job_id, "now": now}).fetchone()
+            if found is None:
+                return None
+            job = job_from_json(json.loads(found[0]))
+            if job.status is JobStatus.WORKING:
+                job.cancel_requested = True
+                connection.execute("UPDATE jobs SET data = ? WHERE owner = ? AND job_id = ?",
+                                   (json.dumps(job_to_json(job), separators=(",", ":")), owner, job_id))
+            return job
+
+        job = await self._db.write(request)
+        if job is None:
+            raise job_not_found(job_id)
+        return job
 
     async def get(self, owner: str, job_id: str) -> Job:
         """One of the owner's live jobs. Raises JobNotFound."""

@@ -164,9 +164,12 @@ class JobRunner:
             running.task.cancel()
             await running.done.wait()
             return dataclasses.replace(running.job)
-        job.cancel_requested = True
-        await self._store.save(job)
-        return job
+        # Elsewhere: marked in one step of the store (a whole-record save here could write a job that has just
+        # finished back as working, losing its result), then given the holder's next heartbeats to act on it.
+        job = await self._store.request_cancel(owner, job_id)
+        if job.status.finished:
+            return job
+        return await self._poll_store(owner, job_id, 2.5 * self._heartbeat_s)
 
     async def mark_delivered(self, job: Job) -> None:
         if job.delivered or not job.status.finished:

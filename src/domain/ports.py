@@ -177,6 +177,12 @@ class JobStore(Protocol):
         """Store a job's new state (status, message, outcome, liveness)."""
 
     @abstractmethod
+    async def request_cancel(self, owner: str, job_id: str) -> Job:
+        """Ask the process running a job to cancel it, in one atomic step: set `cancel_requested` only if the
+        job is still working (one that finished meanwhile is left exactly as it is). Returns the job as it
+        stands. Raises JobNotFound."""
+
+    @abstractmethod
     async def get(self, owner: str, job_id: str) -> Job:
         """One job. Raises JobNotFound if unknown, expired or another owner's."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -82,3 +83,27 @@ async def test_expired_jobs_are_swept_and_others_stay(job_store):
     with pytest.raises(JobNotFound):
         await jobs.get("alice", "job_0001")
     assert {j.job_id for j in (await jobs.page("alice")).jobs} == {"job_0002", "job_0003"}
+
+
+async def test_a_cancel_request_marks_a_working_job_and_leaves_a_finished_one_as_it_is(job_store):
+    jobs = job_store.jobs()
+    await jobs.add(job(1))
+    await jobs.add(job(2, status=JobStatus.COMPLETED, outcome=outcome(), status_message="saved 1 image(s)"))
+    marked = await job_store.jobs().request_cancel("alice", "job_0001")  # from another process
+    untouched = await job_store.jobs().request_cancel("alice", "job_0002")
+    assert marked.cancel_requested and (await jobs.get("alice", "job_0001")).cancel_requested
+    finished = await jobs.get("alice", "job_0002")
+    assert (untouched.status, finished.status, finished.cancel_requested) == (JobStatus.COMPLETED,) * 2 + (False,)
+    assert finished.outcome == outcome()
+    with pytest.raises(JobNotFound):
+        await jobs.request_cancel("bob", "job_0001")
+
+
+async def test_a_cancel_request_racing_the_jobs_end_never_writes_it_back_as_working(job_store):
+    # The holder saves "completed" while other processes ask to cancel: whatever the order, the end stays.
+    holder = job_store.jobs()
+    await holder.add(job(1))
+    cancellers = [job_store.jobs() for _ in range(5)]
+    done = job(1, status=JobStatus.COMPLETED, outcome=outcome(), status_message="saved 1 image(s)")
+    await asyncio.gather(holder.save(done), *(c.request_cancel("alice", "job_0001") for c in cancellers))
+    assert (await holder.get("alice", "job_0001")).status is JobStatus.COMPLETED
