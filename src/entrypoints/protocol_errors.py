@@ -16,8 +16,8 @@ from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 
 log = logging.getLogger(__name__)
 
-REMOTE_STORE_FAILURE = ("The server's state store is not answering just now (the server's log says why). Nothing "
-                        "was spent for this request; try again in a moment.")
+REMOTE_STORE_FAILURE = ("The server's state store is not answering just now (the server's log says why); try "
+                        "again in a moment.")
 
 
 def protocol_error(error: ImageServerError, remote: bool = False) -> MCPError:
@@ -30,5 +30,6 @@ def for_caller(error: ImageServerError, remote: bool) -> str:
     to fix it are the operator's (they go to the log), and the caller can only try again."""
     if remote and isinstance(error, StateStoreError):
         log.warning("state store failure answered to a remote caller: %s", error)
-        return REMOTE_STORE_FAILURE
+        saved = getattr(error, "saved_paths", ())  # paid-for images kept all the same: the caller must hear of them
+        return REMOTE_STORE_FAILURE + (f" The image(s) of this call are saved at: {', '.join(saved)}." if saved else "")
     return str(error)
