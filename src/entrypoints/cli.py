@@ -181,8 +181,13 @@ def _run(command: Callable[..., Awaitable[int]], *args: object) -> int:
     """A command under the event loop, Ctrl-C handed to it: from here a Ctrl-C cancels what runs (launch.py
     ended the process on the spot while nothing was open)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    return anyio.run(command, *args)
+
+
+def _listing(command: Callable[..., Awaitable[int]], *args: object) -> int:
+    """A listing (sessions, images, spend): what can fail past its reads of the store is writing stdout."""
     with writing_stdout():
-        return anyio.run(command, *args)
+        return _run(command, *args)
 
 
 _terminated = False
@@ -213,13 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             announce(container.settings())  # no folder: the paths of the images are printed at the end
             return _run(cli_images.run, args, container)
         if args.command == "sessions":
-            return _run(list_sessions, build_container(), args.json, args.owner)
+            return _listing(list_sessions, build_container(), args.json, args.owner)
         if args.command == "images":
-            return _run(list_images, build_container(), args.limit, args.json, args.owner)
+            return _listing(list_images, build_container(), args.limit, args.json, args.owner)
         if args.command == "token":
             return new_token(args.subject)
         if args.command == "spend":
-            return _run(list_spend, build_container(), args.days, args.json, args.owner)
+            return _listing(list_spend, build_container(), args.days, args.json, args.owner)
         return serve(args)
     except ConfigurationError as e:
         for line in e.lines:
