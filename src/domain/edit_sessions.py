@@ -166,5 +166,5 @@ def _ids(outcome: Outcome) -> tuple[str, ...]:
 def _kept(error: ImageServerError, outcome: Outcome) -> ImageServerError:
     """The same error, saying where the paid-for images of this turn are: they are kept even so."""
     kept = type(error)(f"{error} The image(s) of this call are saved at: {', '.join(_paths(outcome))}.")
-    kept.saved_paths = _paths(outcome)  # for a caller told the error in other words
+    kept.saved_paths = _paths(outcome)
     return kept

@@ -6,6 +6,10 @@ from __future__ import annotations
 class ImageServerError(Exception):
     """Base of every error this server reports to a caller."""
 
+    saved_paths: tuple[str, ...] = ()
+    """Paid-for images the failed call saved all the same: a caller told the error in other words still hears
+    where they are."""
+
 
 class InvalidRequest(ImageServerError):
     """The caller's arguments break a rule; nothing was sent, nothing was spent."""

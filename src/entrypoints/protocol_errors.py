@@ -30,6 +30,6 @@ def for_caller(error: ImageServerError, remote: bool) -> str:
     to fix it are the operator's (they go to the log), and the caller can only try again."""
     if remote and isinstance(error, StateStoreError):
         log.warning("state store failure answered to a remote caller: %s", error)
-        saved = getattr(error, "saved_paths", ())  # paid-for images kept all the same: the caller must hear of them
+        saved = error.saved_paths
         return REMOTE_STORE_FAILURE + (f" The image(s) of this call are saved at: {', '.join(saved)}." if saved else "")
     return str(error)
