@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry, within_budget
+from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry
 
 
 def day_of(at: float) -> str:
@@ -42,11 +42,10 @@ class InMemorySpendLedger(SpendLedger):
 
     async def book_within(self, entry: SpendEntry, since: float, budget_usd: float | None) -> Booking:
         # No await between the sum and the store: atomic for the one event loop that holds the dict.
-        spent = self._spent(entry.owner, since)
-        if not within_budget(spent, entry.estimated_usd, budget_usd):
-            return Booking(booked=False, spent_usd=spent)
-        self._entries[(entry.owner, entry.call_id)] = entry
-        return Booking(booked=True, spent_usd=spent)
+        booking = Booking.judged(self._spent(entry.owner, since), entry, budget_usd)
+        if booking.booked:
+            self._entries[(entry.owner, entry.call_id)] = entry
+        return booking
 
     async def spent_since(self, owner: str, since: float) -> float:
         return self._spent(owner, since)

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import DAY_S, Booking, DayTotal, SpendEntry, within_budget
+from gpt_image_2_mcp.domain.spend import DAY_S, Booking, DayTotal, SpendEntry
 
 from .in_memory_spend_ledger import day_totals, spent_of
 from .redis_common import DEFAULT_NAMESPACE, SchemaCheck, as_text, guarded, owner_part
@@ -77,12 +77,11 @@ class RedisSpendLedger(SpendLedger):
             calls = [as_text(m) for m in await pipe.zrangebyscore(index, repr(since), "+inf")]
             # Watched before they are read: a cost settled after this point aborts the EXEC.
             await pipe.watch(index, *(self._entry_key(entry.owner, call) for call in calls))
-            spent = spent_of(await self._read(entry.owner, calls, since))
-            if not within_budget(spent, entry.estimated_usd, budget_usd):
-                return Booking(booked=False, spent_usd=spent)
-            pipe.multi()
-            await self._store(entry, pipe)
-            return Booking(booked=True, spent_usd=spent)
+            booking = Booking.judged(spent_of(await self._read(entry.owner, calls, since)), entry, budget_usd)
+            if booking.booked:
+                pipe.multi()
+                await self._store(entry, pipe)
+            return booking
 
         return await self._client.transaction(attempt, index, value_from_callable=True)
 

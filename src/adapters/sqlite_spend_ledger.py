@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from gpt_image_2_mcp.domain.ports import SpendLedger
-from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry, within_budget
+from gpt_image_2_mcp.domain.spend import Booking, DayTotal, SpendEntry
 
 from .sqlite_database import SqliteDatabase
 
@@ -60,11 +60,10 @@ class SqliteSpendLedger(SpendLedger):
         so a booking in another process waits for this one and then sees it."""
 
         def book(connection: sqlite3.Connection) -> Booking:
-            spent = spent_in(connection, entry.owner, since)
-            if not within_budget(spent, entry.estimated_usd, budget_usd):
-                return Booking(booked=False, spent_usd=spent)
-            connection.execute(UPSERT, row_of(entry))
-            return Booking(booked=True, spent_usd=spent)
+            booking = Booking.judged(spent_in(connection, entry.owner, since), entry, budget_usd)
+            if booking.booked:
+                connection.execute(UPSERT, row_of(entry))
+            return booking
 
         return await self._db.write(book)
 

@@ -42,6 +42,11 @@ class Booking:
     booked: bool
     spent_usd: float
 
+    @classmethod
+    def judged(cls, spent_usd: float, entry: SpendEntry, budget_usd: float | None) -> Booking:
+        """What a ledger that has just summed `spent_usd` does with `entry`: books it if it fits the budget."""
+        return cls(booked=within_budget(spent_usd, entry.estimated_usd, budget_usd), spent_usd=spent_usd)
+
 
 @dataclass(frozen=True, slots=True)
 class DayTotal:
