@@ -54,7 +54,7 @@ class SqliteJobStore(JobStore):
     async def save(self, job: Job) -> None:
         """Store the job as it is now, whole."""
         row = (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
-               json.dumps(job_to_json(job), separators=(",", ":")))
+               data_of(job))
 
         def save(connection: sqlite3.Connection) -> None:
             connection.execute(UPSERT, row)
@@ -63,7 +63,6 @@ class SqliteJobStore(JobStore):
 
     async def request_cancel(self, owner: str, job_id: str) -> Job:
         """Read, check and mark in one write transaction: the holder's own saves wait for it, or it for them."""
-
         now = self._clock()
 
         def request(connection: sqlite3.Connection) -> Job | None:
@@ -74,7 +73,7 @@ class SqliteJobStore(JobStore):
             if job.status is JobStatus.WORKING:
                 job.cancel_requested = True
                 connection.execute("UPDATE jobs SET data = ? WHERE owner = ? AND job_id = ?",
-                                   (json.dumps(job_to_json(job), separators=(",", ":")), owner, job_id))
+                                   (data_of(job), owner, job_id))
             return job
 
         job = await self._db.write(request)
@@ -127,6 +126,11 @@ class SqliteJobStore(JobStore):
             return [data for (data,) in connection.execute(query, parameters)]
 
         return [job_from_json(json.loads(data)) for data in await self._db.read(select)]
+
+
+def data_of(job: Job) -> str:
+    """The job as the `data` column holds it."""
+    return json.dumps(job_to_json(job), separators=(",", ":"))
 
 
 def expires_at(job: Job) -> float | None:

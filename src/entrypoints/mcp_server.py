@@ -153,11 +153,10 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
     warm_up = [WarmUpAfterFirstMessage(container.sdk_import)] if settings.resolved_backend == "openai" else []
 
     sink = container.sink()
-    images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes,
-                            remote=settings.transport == "http")
+    http = settings.transport == "http"
+    images = ImageResources(use_cases.library, settings.preview_max_edge, settings.preview_max_bytes, remote=http)
     presenter = Presenter(container.codec(), sink, settings.preview_max_edge, settings.preview_max_bytes)
     container.arriving_images_observer.override(providers.Object(presenter))
-    http = settings.transport == "http"
     extras = None
     if http:  # auth (pyjwt, cryptography) and metrics cost ~30 ms to import: a stdio server never needs them
         from .http_extras import http_extras, install_http_extras
