@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from gpt_image_2_mcp.domain.errors import JobNotFound
-from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus, Precedents, id_or_none
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from .state_codec import decode_cursor, encode_job_cursor
@@ -33,6 +33,16 @@ class InMemoryJobStore(JobStore):
 
     async def save(self, job: Job) -> None:
         await self.add(job)
+
+    async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
+        # No await between these reads and the write: atomic here.
+        by_key = None if job.idempotency_key is None else self._newest(job.owner, seen.key_since,
+                                                                         idempotency_key=job.idempotency_key)
+        by_fingerprint = self._newest(job.owner, seen.fingerprint_since, fingerprint=job.fingerprint)
+        if seen.overtaken(id_or_none(by_key), id_or_none(by_fingerprint)):
+            return False
+        self._owners.setdefault(job.owner, {})[job.job_id] = dataclasses.replace(job)
+        return True
 
     async def request_cancel(self, owner: str, job_id: str) -> Job:
         job = await self.get(owner, job_id)  # no await between this read and the write below: atomic here
@@ -60,14 +70,18 @@ class InMemoryJobStore(JobStore):
         self, owner: str, *, fingerprint: str | None = None, idempotency_key: str | None = None,
         since: float = 0.0,
     ) -> Job | None:
+        newest = self._newest(owner, since, fingerprint=fingerprint, idempotency_key=idempotency_key)
+        return None if newest is None else dataclasses.replace(newest)
+
+    def _newest(self, owner: str, since: float, *, fingerprint: str | None = None,
+                idempotency_key: str | None = None) -> Job | None:
         matches = [
             job for job in self._live(owner).values()
             if job.created_at >= since
             and (fingerprint is None or job.fingerprint == fingerprint)
             and (idempotency_key is None or job.idempotency_key == idempotency_key)
         ]
-        newest = min(matches, key=_newest_first, default=None)
-        return None if newest is None else dataclasses.replace(newest)
+        return min(matches, key=_newest_first, default=None)
 
     def _live(self, owner: str) -> dict[str, Job]:
         """The owner's jobs whose ttl has not run out (expired ones read as gone even before a sweep)."""

@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus, Precedents
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from . import redis_job_scripts as scripts
@@ -65,15 +65,43 @@ class RedisJobStore(JobStore):
     @guarded(writes=True)
     async def save(self, job: Job) -> None:
         """Store the job as it is now, whole, with its index members and its remaining time to live."""
+        keys = self._keys.of_entry(entry_of(job))
+        old = await self._save(**self._save_arguments(job))
+        if old is not None:
+            await self._forget_members(self._keys.of_entry(as_text(old)), keys)
+
+    @guarded(writes=True)
+    async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
+        """Under WATCH on the sets of the job's fingerprint and key: a job another process adds to them between
+        the look and the write makes redis-py look again, and this one is then overtaken."""
+        keys = self._keys.of_entry(entry_of(job))
+        watched = [keys.fingerprint_set] + ([keys.key_set] if keys.key_set else [])
+
+        async def attempt(pipe: Pipeline) -> bool:
+            by_key = None if job.idempotency_key is None else await self._newest(
+                job.owner, keys.key_set or "", seen.key_since)
+            if seen.overtaken(by_key, await self._newest(job.owner, keys.fingerprint_set, seen.fingerprint_since)):
+                return False
+            pipe.multi()
+            await self._save(**self._save_arguments(job), client=pipe)  # queued: runs at EXEC
+            return True
+
+        return await self._client.transaction(attempt, *watched, value_from_callable=True)
+
+    def _save_arguments(self, job: Job) -> dict[str, list[Any]]:
+        """The SAVE script's keys and arguments for `job`."""
         expires = expires_at(job)
         left_ms = "" if expires is None else max(1, math.ceil((expires - self._clock()) * 1000))
         entry = entry_of(job)
         keys = self._keys.of_entry(entry)
-        old = await self._save(keys=[*keys.sets_of_job(), self._keys.expiry], args=[
+        return {"keys": [*keys.sets_of_job(), self._keys.expiry], "args": [
             json.dumps(job_to_json(job)), keys.member, entry, "1" if job.idempotency_key is not None else "0",
-            "" if expires is None else repr(expires), left_ms])
-        if old is not None:
-            await self._forget_members(self._keys.of_entry(as_text(old)), keys)
+            "" if expires is None else repr(expires), left_ms]}
+
+    async def _newest(self, owner: str, index: str, since: float) -> str | None:
+        """The id of the newest live job in the set `index` created at or after `since`."""
+        found = await self._collect(owner, index, ("-", created_at_or_after(since)), 1)
+        return found[0].job_id if found else None
 
     @guarded(writes=True)
     async def request_cancel(self, owner: str, job_id: str) -> Job:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus
+from gpt_image_2_mcp.domain.jobs import Job, JobPage, JobStatus, Precedents
 from gpt_image_2_mcp.domain.ports import JobStore
 
 from .in_memory_job_store import job_not_found
@@ -60,6 +60,28 @@ class SqliteJobStore(JobStore):
             connection.execute(UPSERT, row)
 
         await self._db.write(save)
+
+    async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
+        """Look and store in one write transaction: another process's add waits for it, or it for that one."""
+        row = (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
+               data_of(job))
+        now = self._clock()
+
+        def newest(connection: sqlite3.Connection, since: float, fingerprint: str | None = None,
+                   idempotency_key: str | None = None) -> str | None:
+            query, parameters = find_query(job.owner, fingerprint, idempotency_key, since, column="job_id")
+            found = connection.execute(query, {**parameters, "now": now}).fetchone()
+            return None if found is None else found[0]
+
+        def add(connection: sqlite3.Connection) -> bool:
+            by_key = None if job.idempotency_key is None else newest(
+                connection, seen.key_since, idempotency_key=job.idempotency_key)
+            if seen.overtaken(by_key, newest(connection, seen.fingerprint_since, fingerprint=job.fingerprint)):
+                return False
+            connection.execute(UPSERT, row)
+            return True
+
+        return await self._db.write(add)
 
     async def request_cancel(self, owner: str, job_id: str) -> Job:
         """Read, check and mark in one write transaction: the holder's own saves wait for it, or it for them."""
@@ -139,7 +161,7 @@ def expires_at(job: Job) -> float | None:
 
 
 def find_query(
-    owner: str, fingerprint: str | None, idempotency_key: str | None, since: float,
+    owner: str, fingerprint: str | None, idempotency_key: str | None, since: float, column: str = "data",
 ) -> tuple[str, dict[str, Any]]:
     """The query for `find`: only the conditions asked for, so SQLite picks the index of the one given (the
     idempotency key's when both are, it is the narrower)."""
@@ -148,5 +170,5 @@ def find_query(
         conditions.append("fingerprint = :fingerprint")
     if idempotency_key is not None:
         conditions.append("idempotency_key = :idempotency_key")
-    query = f"SELECT data FROM jobs WHERE {' AND '.join(conditions)} {NEWEST_FIRST} LIMIT 1"
+    query = f"SELECT {column} FROM jobs WHERE {' AND '.join(conditions)} {NEWEST_FIRST} LIMIT 1"
     return query, {"owner": owner, "since": since, "fingerprint": fingerprint, "idempotency_key": idempotency_key}

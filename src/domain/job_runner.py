@@ -19,6 +19,7 @@ from .jobs import (
     JobCall,
     JobPage,
     JobStatus,
+    Precedents,
     Submission,
     has_ended,
     new_job_id,
@@ -31,6 +32,10 @@ from .ports import JobStore, ProgressReporter
 log = logging.getLogger(__name__)
 
 Work = Callable[[ProgressReporter], Awaitable[Outcome]]
+
+MAX_LOOKS = 5
+"""How often a submission looks again after another process started the same call first. Each time it finds
+that process's job to join, so a second look is rare and a fifth means the store keeps changing under it."""
 
 
 @dataclass
@@ -77,29 +82,37 @@ class JobRunner:
 
     async def submit(self, call: JobCall, work: Work) -> Submission:
         """The job for `call`: an existing one when it is the same call, otherwise a new one, started now."""
-        # One submission at a time per call: otherwise identical calls arriving together would all look for a
-        # running twin before any of them registered, and each would pay. (Across processes the store's
-        # `find` is the only guard, so two processes starting the same call in the same instant may both pay.)
+        # One submission at a time per call in this process: identical calls arriving together then find the
+        # first one's job here. Across processes the store decides: a job is stored only if nobody stored one
+        # for the same call (or key) since this process looked, or it looks again and joins that one.
         key = (call.owner, call.fingerprint)
         lock = self._submitting.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                reused = await self._reuse(call)
-                if reused is None:
-                    return await self._start(call, work)
-                if (running := self._running.get(reused.job.job_id)) is not None:
-                    running.callers += 1
-                return reused
+                for _ in range(MAX_LOOKS):
+                    seen = await self._precedents(call)
+                    reused = self._reuse(call, seen)
+                    if reused is None:
+                        if (started := await self._start(call, work, seen)) is not None:
+                            return started
+                        continue  # overtaken by another process: its job is there to join now
+                    if (running := self._running.get(reused.job.job_id)) is not None:
+                        running.callers += 1
+                    return reused
+                raise ImageServerError("Identical calls kept starting in other server processes at the same moment, "
+                                       "so this one started none; call again (nothing was paid for it).")
         finally:
             if not lock.locked():  # nobody waits on it: do not keep a lock per call ever made
                 self._submitting.pop(key, None)
 
-    async def _start(self, call: JobCall, work: Work) -> Submission:
+    async def _start(self, call: JobCall, work: Work, seen: Precedents) -> Submission | None:
+        """A new job started now, or None (nothing started) if another process started the same call first."""
         now = self._clock()
         job = Job(job_id=new_job_id(), owner=call.owner, tool=call.tool, fingerprint=call.fingerprint,
                   created_at=now, ttl_ms=call.ttl_ms, idempotency_key=call.idempotency_key,
                   holder=self._instance, arguments=call.arguments)
-        await self._store.add(job)
+        if not await self._store.add_unless_overtaken(job, seen):
+            return None
         running = _Running(job)
         self._running[job.job_id] = running
         running.task = asyncio.create_task(self._run(running, work), name=f"job {job.job_id}")
@@ -199,30 +212,34 @@ class JobRunner:
             running.done.set()
 
     # -- reuse -----------------------------------------------------------------------------------------------
-    async def _reuse(self, call: JobCall) -> Submission | None:
+    async def _precedents(self, call: JobCall) -> Precedents:
         now = self._clock()
-        if call.idempotency_key:
-            earlier = await self._store.find(call.owner, idempotency_key=call.idempotency_key,
-                                             since=now - IDEMPOTENCY_WINDOW_S)
-            if earlier is not None:
-                if earlier.fingerprint != call.fingerprint or earlier.tool != call.tool:
-                    raise IdempotencyConflict(
-                        f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "
-                        f"{earlier.job_id}, {earlier.tool}). Use a new key for new arguments, or repeat the "
-                        "first call's arguments exactly to get its result.")
-                # A key makes a retry safe: it hands back a result, or joins the call still making it. A call that
-                # ended without one (cancelled, failed, an error) is what the retry is for, so it runs again.
-                earlier = self._judged(earlier)
-                if not earlier.ended_without_result:
-                    return Submission(earlier, replay_note(earlier, "idempotency_key"))
+        key_since, fingerprint_since = now - IDEMPOTENCY_WINDOW_S, now - UNCLAIMED_WINDOW_S
+        by_key = None
+        if call.idempotency_key is not None:
+            by_key = await self._store.find(call.owner, idempotency_key=call.idempotency_key, since=key_since)
+        by_fingerprint = await self._store.find(call.owner, fingerprint=call.fingerprint, since=fingerprint_since)
+        return Precedents(key_since, by_key, fingerprint_since, by_fingerprint)
+
+    def _reuse(self, call: JobCall, seen: Precedents) -> Submission | None:
+        if (earlier := seen.by_key) is not None:
+            if earlier.fingerprint != call.fingerprint or earlier.tool != call.tool:
+                raise IdempotencyConflict(
+                    f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "
+                    f"{earlier.job_id}, {earlier.tool}). Use a new key for new arguments, or repeat the "
+                    "first call's arguments exactly to get its result.")
+            # A key makes a retry safe: it hands back a result, or joins the call still making it. A call that
+            # ended without one (cancelled, failed, an error) is what the retry is for, so it runs again.
+            earlier = self._judged(dataclasses.replace(earlier))
+            if not earlier.ended_without_result:
+                return Submission(earlier, replay_note(earlier, "idempotency_key"))
         for running in self._running.values():
             same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
             if same and not running.job.status.finished:
                 return Submission(dataclasses.replace(running.job), "An identical call was already running; "
                                   "this one shares its result (one API request, billed once).")
-        recent = await self._store.find(call.owner, fingerprint=call.fingerprint, since=now - UNCLAIMED_WINDOW_S)
-        if recent is not None:
-            recent = self._judged(recent)
+        if (recent := seen.by_fingerprint) is not None:
+            recent = self._judged(dataclasses.replace(recent))
             if recent.status is JobStatus.WORKING:
                 return Submission(recent, "An identical call is running in another server process; this one "
                                   "shares its result.")

@@ -136,6 +136,28 @@ class JobCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Precedents:
+    """What a process saw before it started a job: the owner's newest live job with the call's idempotency key
+    (created since `key_since`) and with its fingerprint (since `fingerprint_since`); None where there was none.
+    The new job is stored only while they are still the newest (JobStore.add_unless_overtaken): otherwise
+    another process started the same call meanwhile, and this one must look again instead of paying twice."""
+
+    key_since: float
+    by_key: Job | None
+    fingerprint_since: float
+    by_fingerprint: Job | None
+
+    def overtaken(self, newest_by_key: str | None, newest_by_fingerprint: str | None) -> bool:
+        """Whether the store's newest jobs (their ids, as they stand now) differ from those seen."""
+        return (newest_by_key, newest_by_fingerprint) != (id_or_none(self.by_key), id_or_none(self.by_fingerprint))
+
+
+def id_or_none(job: Job | None) -> str | None:
+    """A job's id, None for no job."""
+    return None if job is None else job.job_id
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     """The job a call got: a new one, a running one it joined, or a finished one it was given back."""
 

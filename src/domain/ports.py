@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .access import VerifiedToken
 from .catalogue import ImagePage, ImageRecord
-from .jobs import Job, JobPage
+from .jobs import Job, JobPage, Precedents
 from .sessions import EditSession, Turn
 from .spend import Booking, DayTotal, SpendEntry
 from .values import ArrivedImage, BackendResult, EditRequest, GenerationRequest, InputImage, Preview, SavedImage
@@ -175,6 +175,13 @@ class JobStore(Protocol):
     @abstractmethod
     async def save(self, job: Job) -> None:
         """Store a job's new state (status, message, outcome, liveness)."""
+
+    @abstractmethod
+    async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
+        """Store a new job only if the owner's newest live jobs with its idempotency key (when it has one,
+        created since seen.key_since) and with its fingerprint (since seen.fingerprint_since) are still those
+        `seen` names, in one atomic step for every process on the store. False, storing nothing, when another
+        process added such a job meanwhile."""
 
     @abstractmethod
     async def request_cancel(self, owner: str, job_id: str) -> Job:

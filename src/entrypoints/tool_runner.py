@@ -202,7 +202,7 @@ class ToolRunner:
         if arguments.get("mask"):
             references.append(("mask", arguments["mask"]))
         digests = tuple([await source.digest(ref, role=role, roots=where.roots) for role, ref in references])
-        key = arguments.get("idempotency_key")
+        key = arguments.get("idempotency_key") or None  # an empty key is no key
         ttl = AS_TASK.get()
         if ttl and key:  # the key promises its result for the whole window: a task's shorter ttl must not cut it
             ttl = max(ttl, IDEMPOTENCY_WINDOW_S * 1000)

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from gpt_image_2_mcp.domain.errors import InvalidRequest, JobNotFound
-from gpt_image_2_mcp.domain.jobs import Job, JobStatus
+from gpt_image_2_mcp.domain.jobs import Job, JobStatus, Precedents
 from gpt_image_2_mcp.domain.outcomes import Outcome, OutcomeKind
 from gpt_image_2_mcp.domain.values import Route, SavedImage, Usage
 from tests.contracts.stores import CONTRACT_NOW
@@ -107,3 +107,48 @@ async def test_a_cancel_request_racing_the_jobs_end_never_writes_it_back_as_work
     done = job(1, status=JobStatus.COMPLETED, outcome=outcome(), status_message="saved 1 image(s)")
     await asyncio.gather(holder.save(done), *(c.request_cancel("alice", "job_0001") for c in cancellers))
     assert (await holder.get("alice", "job_0001")).status is JobStatus.COMPLETED
+
+
+async def look(jobs, new: Job) -> Precedents:
+    """What a process sees before it starts `new` (as JobRunner looks)."""
+    key_since, fingerprint_since = NOW - 100, NOW - 10
+    by_key = None if new.idempotency_key is None else await jobs.find(
+        new.owner, idempotency_key=new.idempotency_key, since=key_since)
+    return Precedents(key_since, by_key, fingerprint_since,
+                      await jobs.find(new.owner, fingerprint=new.fingerprint, since=fingerprint_since))
+
+
+async def test_a_new_job_is_added_only_while_nobody_added_one_for_the_same_call_or_key(job_store):
+    jobs = job_store.jobs()
+    await jobs.add(job(1, created_at=NOW - 50, idempotency_key="order-7"))  # older than the fingerprint window
+    first = job(4, idempotency_key="order-7")
+    seen = await look(jobs, first)
+    assert await job_store.jobs().add_unless_overtaken(first, seen)
+    # Seen before `first` was added: overtaken, by its fingerprint, and by its key under another fingerprint.
+    for late in (job(7), job(10, idempotency_key="order-7", fingerprint="other")):
+        assert not await job_store.jobs().add_unless_overtaken(late, seen)
+        with pytest.raises(JobNotFound):
+            await jobs.get("alice", late.job_id)
+    again = job(13, idempotency_key="order-7")
+    assert await jobs.add_unless_overtaken(again, await look(jobs, again))  # looked after: the runner's choice
+    assert (await jobs.find("alice", idempotency_key="order-7")).job_id == "job_0013"
+
+
+async def test_of_many_processes_starting_the_same_call_at_once_exactly_one_adds_its_job(job_store):
+    processes = [job_store.jobs() for _ in range(12)]
+    calls = [job(3 * i + 1, idempotency_key="order-8", created_at=NOW) for i in range(12)]  # one fingerprint
+    looks = [await look(jobs, call) for jobs, call in zip(processes, calls, strict=True)]  # all look first
+    added = await asyncio.gather(*(jobs.add_unless_overtaken(call, seen)
+                                   for jobs, call, seen in zip(processes, calls, looks, strict=True)))
+    assert sum(added) == 1
+    winner = calls[added.index(True)]
+    assert (await processes[0].find("alice", fingerprint="fp1")).job_id == winner.job_id
+    assert [j.job_id for j in (await processes[0].page("alice")).jobs] == [winner.job_id]
+
+
+async def test_another_owners_job_does_not_overtake(job_store):
+    jobs = job_store.jobs()
+    mine = job(1, idempotency_key="k")
+    seen = await look(jobs, mine)
+    await jobs.add(job(4, owner="bob", idempotency_key="k"))
+    assert await jobs.add_unless_overtaken(mine, seen)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.e2e.conftest import RawServer, stdio_client
 from tests.fakes.fake_openai_server import FakeOpenAIServer
@@ -187,6 +188,30 @@ async def test_an_idempotency_key_replays_across_restarts_and_processes_and_refu
         assert again.structured_content["images"][0]["file_path"] == path
         assert "no new API request" in again.content[0].text
     assert conflict.is_error and "boat-1" in conflict.content[0].text and "different call" in conflict.content[0].text
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_the_same_call_sent_to_two_server_processes_at_once_is_paid_once(fake, tmp_path, store, request):
+    # A client retry through a load balancer, two tabs: the two processes look for each other's job in the same
+    # instant, so only the store can decide which one starts it.
+    env = openai_env(fake, tmp_path)
+    if store == "redis":
+        env["GPT_IMAGE_2_STATE_URL"] = request.getfixturevalue("redis_server").url
+        with redis.Redis.from_url(env["GPT_IMAGE_2_STATE_URL"]) as client:
+            client.flushdb()
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [await stack.enter_async_context(stdio_client(tmp_path, **env)) for _ in range(2)]
+        await asyncio.gather(*(r.call_tool("generate_image", {"prompt": "warm", "inline": "none"}) for r in replicas))
+        fake.latency = 0.5
+        calls = [{"prompt": f"a keyed cat {i}", "inline": "none", "idempotency_key": f"cat-{i}"} for i in range(5)]
+        calls += [{"prompt": f"an unkeyed dog {i}", "inline": "none"} for i in range(5)]
+        before = generated(fake)
+        pairs = [await asyncio.gather(*(r.call_tool("generate_image", call) for r in replicas)) for call in calls]
+    assert generated(fake) - before == len(calls)
+    for pair in pairs:
+        assert not any(r.is_error for r in pair), [r.content[0].text for r in pair]
+        assert len({r.structured_content["images"][0]["file_path"] for r in pair}) == 1
+        assert len({r.structured_content["job_id"] for r in pair}) == 1
 
 
 async def test_a_retry_with_the_key_of_a_failed_call_reaches_the_api_and_is_then_replayed(fake, tmp_path):
