@@ -46,6 +46,8 @@ class HeartbeatReporter:
         while True:
             await anyio.sleep(interval_s)
             waited += interval_s
+            if self._total is not None and self._progress >= self._total:
+                continue  # the last step was reported: what is left is short, and progress must not pass total
             self._beats += 1
             # Progress must increase with every notification: creep towards, never reach, the next step.
             creep = 0.9 * self._beats / (self._beats + 1)
