@@ -32,7 +32,8 @@ class InMemoryJobStore(JobStore):
         self._owners.setdefault(job.owner, {})[job.job_id] = dataclasses.replace(job)
 
     async def save(self, job: Job) -> None:
-        await self.add(job)
+        stored = self._owners.get(job.owner, {}).get(job.job_id)
+        await self.add(job if stored is None else job.with_requests_of(stored))
 
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
         # No await between these reads and the write: atomic here.
@@ -50,6 +51,10 @@ class InMemoryJobStore(JobStore):
             job.cancel_requested = True
             await self.add(job)
         return job
+
+    async def count_caller_elsewhere(self, owner: str, job_id: str, change: int) -> None:
+        if (job := self._live(owner).get(job_id)) is not None:
+            job.callers_elsewhere += change
 
     async def get(self, owner: str, job_id: str) -> Job:
         job = self._live(owner).get(job_id)

@@ -55,3 +55,10 @@ for i = 0, (#ARGV - 1) / 3 - 1 do
 end
 return swept
 """
+
+COUNT_CALLER = """
+-- KEYS: 1 job hash; ARGV: 1 the change to its count of callers in other processes.
+-- Only a job that is still there: a gone job's hash is not made again with nothing but a count in it.
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'elsewhere', ARGV[1]) end
+return 1
+"""

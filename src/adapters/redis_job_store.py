@@ -2,11 +2,16 @@
 
 Key layout (<owner>, <fingerprint> and <key> percent-encoded, see redis_common.owner_part):
 
-    {ns}:job:<owner>:<job id>             hash: `job` = state_codec.job_to_json, `entry` = its expiry-set member
+    {ns}:job:<owner>:<job id>             hash: `job` = state_codec.job_to_json, `entry` = its expiry-set member,
+                                          and what other processes asked of it: `cancel` ('1' once a cancel
+                                          is requested), `elsewhere` (its callers_elsewhere)
     {ns}:jobs:<owner>                     sorted set, every member at score 0: order_member(created_at, job id)
     {ns}:jobs-by-fp:<owner>:<fingerprint> the same members, for the owner's jobs with that fingerprint
     {ns}:jobs-by-key:<owner>:<key>        the same members, for the owner's jobs with that idempotency key
     {ns}:jobs-expiry                      sorted set: entry -> expiry time (clock seconds), jobs with a ttl only
+
+Requests: `cancel` and `elsewhere` are fields of their own, never in the JSON the holder saves whole, so a
+holder's save cannot write over them; reads put them into the job.
 
 Order: the members are redis_image_catalogue's, whose byte order is newest first, then id ascending; a page or
 a find is a ZRANGEBYLEX, exact when many jobs share a created_at.
@@ -57,6 +62,7 @@ class RedisJobStore(JobStore):
         self._save = client.register_script(scripts.SAVE)
         self._drop_stale = client.register_script(scripts.DROP_STALE)
         self._sweep = client.register_script(scripts.SWEEP)
+        self._count_caller = client.register_script(scripts.COUNT_CALLER)
 
     async def add(self, job: Job) -> None:
         """Store a new job (a known id is replaced, as by save)."""
@@ -110,13 +116,12 @@ class RedisJobStore(JobStore):
         key = self._keys.job(owner, job_id)
 
         async def attempt(pipe: Pipeline) -> Job | None:
-            found = await pipe.hget(key, "job")
-            job = None if found is None else job_from_json(json.loads(found))
+            job = job_of(await pipe.hmget(key, JOB_FIELDS))
             if job is None or job.expired(self._clock()) or job.status is not JobStatus.WORKING:
                 return job
             job.cancel_requested = True
             pipe.multi()
-            pipe.hset(key, "job", json.dumps(job_to_json(job)))  # the entry, indexes and expiry stay as they are
+            pipe.hset(key, "cancel", "1")
             return job
 
         job = await self._client.transaction(attempt, key, value_from_callable=True)
@@ -124,11 +129,14 @@ class RedisJobStore(JobStore):
             raise job_not_found(job_id)
         return job
 
+    @guarded(writes=True)
+    async def count_caller_elsewhere(self, owner: str, job_id: str, change: int) -> None:
+        await self._count_caller(keys=[self._keys.job(owner, job_id)], args=[change])
+
     @guarded(writes=False)
     async def get(self, owner: str, job_id: str) -> Job:
         """One of the owner's live jobs. Raises JobNotFound."""
-        found = await self._client.hget(self._keys.job(owner, job_id), "job")
-        job = None if found is None else job_from_json(json.loads(found))
+        job = job_of(await self._client.hmget(self._keys.job(owner, job_id), JOB_FIELDS))
         if job is None or job.expired(self._clock()):
             raise job_not_found(job_id)
         return job
@@ -208,13 +216,13 @@ class RedisJobStore(JobStore):
         members of gone jobs are dropped from `index`, so later reads do not meet them again."""
         pipe = self._client.pipeline(transaction=False)
         for member in members:
-            pipe.hget(self._keys.job(owner, job_id_of(member)), "job")
-        found = await pipe.execute() if members else []
-        stale = [member for member, data in zip(members, found, strict=True) if data is None]
+            pipe.hmget(self._keys.job(owner, job_id_of(member)), JOB_FIELDS)
+        found = [job_of(fields) for fields in await pipe.execute()] if members else []
+        stale = [member for member, job in zip(members, found, strict=True) if job is None]
         if stale:
             hashes = [self._keys.job(owner, job_id_of(member)) for member in stale]
             await self._drop_stale(keys=[index, *hashes], args=stale)
-        return [None if data is None else job_from_json(json.loads(data)) for data in found]
+        return found
 
     async def _forget_members(self, old: EntryKeys, new: EntryKeys) -> None:
         """After a save moved a job (new created_at, fingerprint or key): drop the members its old entry put in
@@ -271,6 +279,21 @@ class JobKeys:
 
     def of_entry(self, entry: str) -> EntryKeys:
         return EntryKeys(self, *json.loads(entry))
+
+
+JOB_FIELDS = ("job", "cancel", "elsewhere")
+"""The fields of a job's hash that make the job."""
+
+
+def job_of(fields: list[Any]) -> Job | None:
+    """The job from its hash's JOB_FIELDS, None if it is gone."""
+    data, cancel, elsewhere = fields
+    if data is None:
+        return None
+    job = job_from_json(json.loads(data))
+    job.cancel_requested = cancel is not None
+    job.callers_elsewhere = int(elsewhere or 0)
+    return job
 
 
 def entry_of(job: Job) -> str:

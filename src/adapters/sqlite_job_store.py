@@ -23,11 +23,14 @@ NEWEST_FIRST = "ORDER BY created_at DESC, job_id ASC"
 """The order of the in-memory store: newest first, ties by id. Every index on `jobs` ends in this order."""
 
 UPSERT = (
-    # The whole row: save is last writer wins (the job runner serialises the writes of one job).
+    # The whole row (save keeps what it read of the requests of other processes in its own transaction).
     "INSERT OR REPLACE INTO jobs (owner, job_id, created_at, fingerprint, idempotency_key, expires_at, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 GET = f"SELECT data FROM jobs WHERE owner = :owner AND job_id = :job_id AND {LIVE}"
+GET_ANY = "SELECT data FROM jobs WHERE owner = ? AND job_id = ?"
+"""The job's row whether or not its ttl ran out: a write keeps what it holds."""
+UPDATE_DATA = "UPDATE jobs SET data = ? WHERE owner = ? AND job_id = ?"
 FIRST_PAGE = f"SELECT data FROM jobs WHERE owner = :owner AND {LIVE} {NEWEST_FIRST} LIMIT :limit"
 PAGE_AFTER = (
     # Keyset pagination as in sqlite_image_catalogue: `created_at <= ?` seeks to the cursor in jobs_newest_first.
@@ -52,19 +55,18 @@ class SqliteJobStore(JobStore):
         await self.save(job)
 
     async def save(self, job: Job) -> None:
-        """Store the job as it is now, whole."""
-        row = (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
-               data_of(job))
+        """Store the job as it is now, whole, but for the requests of other processes: read and kept in the same
+        write transaction, so a cancel asked for between the holder's read and its save is not lost."""
 
         def save(connection: sqlite3.Connection) -> None:
-            connection.execute(UPSERT, row)
+            stored = connection.execute(GET_ANY, (job.owner, job.job_id)).fetchone()
+            kept = job if stored is None else job.with_requests_of(job_from_json(json.loads(stored[0])))
+            connection.execute(UPSERT, row_of(kept))
 
         await self._db.write(save)
 
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
         """Look and store in one write transaction: another process's add waits for it, or it for that one."""
-        row = (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
-               data_of(job))
         now = self._clock()
 
         def newest(connection: sqlite3.Connection, since: float, fingerprint: str | None = None,
@@ -78,7 +80,7 @@ class SqliteJobStore(JobStore):
                 connection, seen.key_since, idempotency_key=job.idempotency_key)
             if seen.overtaken(by_key, newest(connection, seen.fingerprint_since, fingerprint=job.fingerprint)):
                 return False
-            connection.execute(UPSERT, row)
+            connection.execute(UPSERT, row_of(job))
             return True
 
         return await self._db.write(add)
@@ -94,14 +96,23 @@ class SqliteJobStore(JobStore):
             job = job_from_json(json.loads(found[0]))
             if job.status is JobStatus.WORKING:
                 job.cancel_requested = True
-                connection.execute("UPDATE jobs SET data = ? WHERE owner = ? AND job_id = ?",
-                                   (data_of(job), owner, job_id))
+                connection.execute(UPDATE_DATA, (data_of(job), owner, job_id))
             return job
 
         job = await self._db.write(request)
         if job is None:
             raise job_not_found(job_id)
         return job
+
+    async def count_caller_elsewhere(self, owner: str, job_id: str, change: int) -> None:
+        def count(connection: sqlite3.Connection) -> None:
+            stored = connection.execute(GET_ANY, (owner, job_id)).fetchone()
+            if stored is not None:
+                job = job_from_json(json.loads(stored[0]))
+                job.callers_elsewhere += change
+                connection.execute(UPDATE_DATA, (data_of(job), owner, job_id))
+
+        await self._db.write(count)
 
     async def get(self, owner: str, job_id: str) -> Job:
         """One of the owner's live jobs. Raises JobNotFound."""
@@ -148,6 +159,12 @@ class SqliteJobStore(JobStore):
             return [data for (data,) in connection.execute(query, parameters)]
 
         return [job_from_json(json.loads(data)) for data in await self._db.read(select)]
+
+
+def row_of(job: Job) -> tuple[Any, ...]:
+    """The job as UPSERT writes it: the columns searched by, then the whole job."""
+    return (job.owner, job.job_id, job.created_at, job.fingerprint, job.idempotency_key, expires_at(job),
+            data_of(job))
 
 
 def data_of(job: Job) -> str:

@@ -96,14 +96,28 @@ class JobRunner:
                         if (started := await self._start(call, work, seen)) is not None:
                             return started
                         continue  # overtaken by another process: its job is there to join now
-                    if (running := self._running.get(reused.job.job_id)) is not None:
-                        running.callers += 1
-                    return reused
+                    return await self._count_in(reused)
                 raise ImageServerError("Identical calls kept starting in other server processes at the same moment, "
                                        "so this one started none; call again (nothing was paid for it).")
         finally:
             if not lock.locked():  # nobody waits on it: do not keep a lock per call ever made
                 self._submitting.pop(key, None)
+
+    async def _count_in(self, joined: Submission) -> Submission:
+        """Count a call that joined a job among its callers: here if it runs here, in the store if it runs in
+        another process (so that process's own callers going away do not stop it)."""
+        job = joined.job
+        if (running := self._running.get(job.job_id)) is not None:
+            running.callers += 1
+            return joined
+        if job.status is not JobStatus.WORKING:
+            return joined  # given back a result: nobody to count in
+        try:
+            await self._store.count_caller_elsewhere(job.owner, job.job_id, +1)
+        except ImageServerError as e:  # it still gets the result; only a departure of the holder's callers stops it
+            log.warning("could not count a caller of job %s in the store: %s", job.job_id, e)
+            return joined
+        return dataclasses.replace(joined, joined_elsewhere=True)
 
     async def _start(self, call: JobCall, work: Work, seen: Precedents) -> Submission | None:
         """A new job started now, or None (nothing started) if another process started the same call first."""
@@ -145,17 +159,23 @@ class JobRunner:
         if (running := self._running.get(job_id)) is not None:
             running.on_status.append(on_status)
 
-    async def abandon(self, job_id: str) -> None:
+    async def abandon(self, submission: Submission) -> None:
         """A caller went away before it was told of a job id. The last one to go stops the job (stop paying for
-        it); while another identical call still waits for it, it goes on."""
-        running = self._running.get(job_id)
+        it); while another identical call still waits for it, here or in another process, it goes on."""
+        job = submission.job
+        if submission.joined_elsewhere:
+            with contextlib.suppress(ImageServerError):  # then the holder only lets it go on when it need not
+                await self._store.count_caller_elsewhere(job.owner, job.job_id, -1)
+            return
+        running = self._running.get(job.job_id)
         if running is None:
             return
         running.callers -= 1
-        if running.callers <= 0 and not running.detached and running.task is not None:
-            running.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running.task
+        if self._wanted_here(running) or running.task is None or await self._wanted_elsewhere(running):
+            return  # (wanted elsewhere only: its heartbeat stops it once those callers have gone too)
+        running.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.task
 
     async def get(self, owner: str, job_id: str) -> Job:
         running = self._running.get(job_id)
@@ -312,14 +332,29 @@ class JobRunner:
         finally:
             self._running.pop(job.job_id, None)
 
+    @staticmethod
+    def _wanted_here(running: _Running) -> bool:
+        """Whether a caller in this process waits for the job, or was told to come back for it."""
+        return running.callers > 0 or running.detached
+
+    async def _wanted_elsewhere(self, running: _Running) -> bool:
+        job = running.job
+        try:
+            return (await self._store.get(job.owner, job.job_id)).callers_elsewhere > 0
+        except ImageServerError:  # unknown: as before callers elsewhere were counted, the job stops
+            return False
+
     async def _keep_alive(self, running: _Running) -> None:
-        """Tell the store this process still runs the job; pick up a cancel asked for from another process."""
+        """Tell the store this process still runs the job; pick up a cancel asked for from another process, and
+        stop a job nobody waits for any more (its callers here went while others waited elsewhere, then they
+        went too)."""
         while True:
             await asyncio.sleep(self._heartbeat_s)
             job = running.job
             with contextlib.suppress(ImageServerError):
                 stored = await self._store.get(job.owner, job.job_id)
-                if stored.cancel_requested and running.task is not None:
+                unwanted = not self._wanted_here(running) and stored.callers_elsewhere <= 0
+                if (stored.cancel_requested or unwanted) and running.task is not None:
                     running.task.cancel()
                     return
                 job.alive_at = job.updated_at = self._clock()

@@ -10,7 +10,7 @@ import os
 import secrets
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -70,6 +70,10 @@ class Job:
     delivered: bool = False
     """Whether a caller has been given the result (an undelivered paid result can be handed to a retry)."""
     cancel_requested: bool = False
+    """Another process asked the holder to cancel the job (it acts at its next heartbeat)."""
+    callers_elsewhere: int = 0
+    """Callers in other processes waiting for the result (they joined it through the store): while there are
+    some, the holder goes on when its own callers go away."""
     arguments: dict[str, Any] = field(default_factory=dict)
     """The call's arguments as given (how the result is shown: inline mode), never secrets."""
 
@@ -79,6 +83,11 @@ class Job:
 
     def expired(self, now: float) -> bool:
         return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000
+
+    def with_requests_of(self, stored: Job) -> Job:
+        """This job as its holder saves it, with what other processes asked of it as `stored` says: those
+        requests are the store's, so a holder's save (a heartbeat, the end) never writes over them."""
+        return replace(self, cancel_requested=stored.cancel_requested, callers_elsewhere=stored.callers_elsewhere)
 
     @property
     def ended_without_result(self) -> bool:
@@ -164,6 +173,8 @@ class Submission:
     job: Job
     note: str | None = None
     """Set when the call did not start a job of its own: what it joined or was given back, and why."""
+    joined_elsewhere: bool = False
+    """It joined a job another process runs, and is counted in the store among that job's callers."""
 
 
 def replay_note(job: Job, why: str) -> str:

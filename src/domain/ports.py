@@ -174,7 +174,8 @@ class JobStore(Protocol):
 
     @abstractmethod
     async def save(self, job: Job) -> None:
-        """Store a job's new state (status, message, outcome, liveness)."""
+        """Store a job's new state (status, message, outcome, liveness). What other processes asked of it
+        (`cancel_requested`, `callers_elsewhere`) stays as the store holds it, in the same atomic step."""
 
     @abstractmethod
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
@@ -188,6 +189,11 @@ class JobStore(Protocol):
         """Ask the process running a job to cancel it, in one atomic step: set `cancel_requested` only if the
         job is still working (one that finished meanwhile is left exactly as it is). Returns the job as it
         stands. Raises JobNotFound."""
+
+    @abstractmethod
+    async def count_caller_elsewhere(self, owner: str, job_id: str, change: int) -> None:
+        """A caller in a process other than the job's holder began (+1) or stopped (-1) waiting for it: adds
+        `change` to `callers_elsewhere` in one atomic step. Nothing happens if the job is gone."""
 
     @abstractmethod
     async def get(self, owner: str, job_id: str) -> Job:

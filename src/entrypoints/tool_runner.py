@@ -222,5 +222,5 @@ class ToolRunner:
         except BaseException:
             # This caller went away before hearing of a job id: the job stops unless another caller waits for it.
             with anyio.CancelScope(shield=True):
-                await jobs.abandon(job.job_id)
+                await jobs.abandon(submission)
             raise

@@ -152,3 +152,21 @@ async def test_another_owners_job_does_not_overtake(job_store):
     seen = await look(jobs, mine)
     await jobs.add(job(4, owner="bob", idempotency_key="k"))
     assert await jobs.add_unless_overtaken(mine, seen)
+
+
+async def test_a_holders_save_keeps_what_other_processes_asked_of_the_job(job_store):
+    holder = job_store.jobs()
+    await holder.add(job(1))
+    its_copy = await holder.get("alice", "job_0001")  # read for a heartbeat, before the others ask
+    other = job_store.jobs()
+    for change in (+1, +1, -1):
+        await other.count_caller_elsewhere("alice", "job_0001", change)
+    await other.request_cancel("alice", "job_0001")
+    its_copy.alive_at = NOW + 9
+    await holder.save(its_copy)  # the heartbeat's whole-record save
+    stored = await job_store.jobs().get("alice", "job_0001")
+    assert (stored.cancel_requested, stored.callers_elsewhere, stored.alive_at) == (True, 1, NOW + 9)
+    assert (await job_store.jobs().find("alice", fingerprint="fp1")).callers_elsewhere == 1
+    await other.count_caller_elsewhere("alice", "job_0404", +1)  # gone or never there: nothing is made
+    with pytest.raises(JobNotFound):
+        await holder.get("alice", "job_0404")

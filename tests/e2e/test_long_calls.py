@@ -214,6 +214,46 @@ async def test_the_same_call_sent_to_two_server_processes_at_once_is_paid_once(f
         assert len({r.structured_content["job_id"] for r in pair}) == 1
 
 
+def stored_jobs(tmp_path) -> list[dict]:
+    """The jobs in the servers' state file; none while it has not been made (read-only: never made here)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{tmp_path / 'state.sqlite3'}?mode=ro", uri=True)) as db:
+            return [json.loads(data) for (data,) in db.execute("SELECT data FROM jobs")]
+    except sqlite3.OperationalError:  # no file, or no table yet
+        return []
+
+
+def until_stored(tmp_path, what: str, check, timeout_s: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check(jobs := stored_jobs(tmp_path)):
+            return jobs
+        time.sleep(0.05)
+    raise AssertionError(f"the store never showed {what} within {timeout_s} s")
+
+
+def test_a_call_joined_from_another_server_process_outlives_the_first_callers_departure(fake, tmp_path):
+    # Replica A runs the job; the same call on replica B joins it. A's caller going away must not stop the job
+    # B's caller waits for (A used to count only its own callers, and cancelled it).
+    fake.latency = 3.0
+    env = openai_env(fake, tmp_path)
+    a, b = RawServer(tmp_path, **env), RawServer(tmp_path, **env)
+    try:
+        call = {"name": "generate_image", "arguments": {"prompt": "a lighthouse", "inline": "none"}}
+        first = a.start_request("tools/call", call)
+        until_stored(tmp_path, "a working job", lambda jobs: [j["status"] for j in jobs] == ["working"])
+        joined = b.start_request("tools/call", call)
+        until_stored(tmp_path, "a caller elsewhere", lambda jobs: jobs[0]["callers_elsewhere"] == 1)
+        a.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": first}})
+        result = b.wait_for(joined)["result"]
+    finally:
+        a.close()
+        b.close()
+    assert result["isError"] is False, result["content"][0]["text"]
+    assert Path(result["structuredContent"]["images"][0]["file_path"]).is_file()
+    assert generated(fake) == 1 and [j["status"] for j in stored_jobs(tmp_path)] == ["completed"]
+
+
 async def test_a_retry_with_the_key_of_a_failed_call_reaches_the_api_and_is_then_replayed(fake, tmp_path):
     call = {"prompt": "a keyed kite", "inline": "none", "idempotency_key": "kite-1"}
     fake.script("generations", FakeOpenAIServer.error(503, "overloaded", type="server_error"))

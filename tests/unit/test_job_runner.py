@@ -140,9 +140,9 @@ async def test_a_job_goes_on_while_a_merged_caller_waits_and_stops_when_the_last
     first = await runner.submit(call(), work)
     merged = await runner.submit(call(), work)
     await asyncio.sleep(0)
-    await runner.abandon(first.job.job_id)  # the caller that started it went away; the merged one still waits
+    await runner.abandon(first)  # the caller that started it went away; the merged one still waits
     assert (await runner.get("alice", first.job.job_id)).status is JobStatus.WORKING
-    await runner.abandon(merged.job.job_id)
+    await runner.abandon(merged)
     assert (await runner.get("alice", first.job.job_id)).status is JobStatus.CANCELLED
     assert work.made == 1
 
@@ -151,9 +151,44 @@ async def test_a_merged_caller_that_goes_away_leaves_the_job_to_the_caller_that_
     runner, work = JobRunner(InMemoryJobStore()), Work()
     first = await runner.submit(call(), work)
     merged = await runner.submit(call(), work)
-    await runner.abandon(merged.job.job_id)
+    await runner.abandon(merged)
     work.release.set()
     assert (await runner.wait("alice", first.job.job_id, 5)).status is JobStatus.COMPLETED
+
+
+async def until_status(runner: JobRunner, job_id: str, status: JobStatus) -> None:
+    for _ in range(500):
+        if (await runner.get("alice", job_id)).status is status:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {job_id} never became {status}")
+
+
+async def test_a_job_goes_on_while_a_caller_in_another_process_waits_and_stops_when_it_goes_too():
+    store = InMemoryJobStore()
+    here, work = JobRunner(store, heartbeat_s=0.01, instance="here"), Work()
+    there = JobRunner(store, heartbeat_s=0.01, instance="there")
+    first = await here.submit(call(), work)
+    joined = await there.submit(call(), work)  # the same call reaching another replica
+    assert joined.job.job_id == first.job.job_id and joined.joined_elsewhere
+    await here.abandon(first)  # the caller that started it went away; the one on the other replica still waits
+    await asyncio.sleep(0.05)  # several heartbeats
+    assert (await there.get("alice", first.job.job_id)).status is JobStatus.WORKING
+    await there.abandon(joined)  # now nobody waits for it anywhere: its holder stops paying for it
+    await until_status(here, first.job.job_id, JobStatus.CANCELLED)
+    assert work.made == 1
+
+
+async def test_a_caller_in_another_process_gets_the_result_after_the_starting_caller_went_away():
+    store = InMemoryJobStore()
+    here, work = JobRunner(store, heartbeat_s=0.01, instance="here"), Work()
+    there = JobRunner(store, heartbeat_s=0.01, instance="there")
+    first = await here.submit(call(), work)
+    joined = await there.submit(call(), work)
+    await here.abandon(first)
+    work.release.set()
+    finished = await there.wait("alice", joined.job.job_id, 5)
+    assert finished.status is JobStatus.COMPLETED and finished.outcome is not None and work.made == 1
 
 
 class StoreThatGoesDown(InMemoryJobStore):
