@@ -12,9 +12,12 @@ class Sent:
 
     def __init__(self) -> None:
         self.notifications: list[tuple[float, float | None, str]] = []
+        self.some_beats = anyio.Event()
 
     async def report_progress(self, progress: float, total: float | None, message: str) -> None:
         self.notifications.append((progress, total, message))
+        if len(self.notifications) >= 4:
+            self.some_beats.set()
 
 
 async def test_heartbeats_creep_between_steps_and_stop_once_the_last_step_is_reported():
@@ -23,8 +26,7 @@ async def test_heartbeats_creep_between_steps_and_stop_once_the_last_step_is_rep
     async with anyio.create_task_group() as group:
         group.start_soon(reporter.beat_every, 0.001)
         await reporter.report(1, 2, "drawing")
-        while len(sent.notifications) < 4:
-            await anyio.sleep(0.001)
+        await sent.some_beats.wait()
         await reporter.report(2, 2, "saved")  # the job still has its record to write: beats go on meanwhile
         await anyio.sleep(0.05)
         group.cancel_scope.cancel()
