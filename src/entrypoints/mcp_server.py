@@ -32,6 +32,7 @@ from .interrupts import StdioInterrupts
 from .job_tools import JobTools
 from .mcp_tasks import ImageTasks, TasksMiddleware
 from .owners import owner_of, require_authentication
+from .parameter_errors import ExplainedParameterErrors
 from .presentation import Presenter
 from .prompts import register_prompts
 from .session_tools import SessionTools
@@ -179,7 +180,7 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
         instructions=INSTRUCTIONS.replace("{where_images_go}", REMOTE_IMAGES if http else LOCAL_IMAGES).replace(
             "{default_folder}", str(sink.default_folder)),
         log_level="DEBUG" if settings.debug else "WARNING",
-        middleware=warm_up,
+        middleware=[ExplainedParameterErrors(), *warm_up],
         # Replicas must share the keys, or state sealed by one is refused by the next (2026-07-28 era).
         request_state_security=RequestStateSecurity(keys=settings.state_keys) if settings.state_keys else None,
     )

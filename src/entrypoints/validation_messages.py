@@ -63,6 +63,16 @@ def explain_arguments(tool: str, error: ValidationError) -> str:
     return f"Invalid arguments for {tool}: {problems}. Fix them and call {tool} again."
 
 
+def explain_parameters(method: str, error: ValidationError) -> str:
+    """One message for a request whose parameters do not fit the method (the SDK's own models)."""
+    details = error.errors(include_url=False)
+    for detail in details:  # some of the SDK's models wrap the request: name the parameter as the client sent it
+        if detail["loc"][:1] == ("params",):
+            detail["loc"] = detail["loc"][1:]
+    problems = "; ".join(_describe(detail) for detail in details)
+    return f"Invalid parameters for {method}: {problems}. Fix them and send {method} again."
+
+
 def explain_settings(error: ValidationError, secret_names: frozenset[str] = frozenset()) -> list[str]:
     """One line per bad environment variable: its name, its value (never a secret's), what is accepted."""
     lines = []

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.conftest import write_png
-from tests.e2e.conftest import server_env, stdio_client
+from tests.e2e.conftest import RawServer, server_env, stdio_client
 from tests.fakes.fake_openai_server import FakeOpenAIServer
 
 
@@ -230,3 +230,22 @@ def test_a_bad_state_url_is_one_line_naming_the_variable_and_never_the_password(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("gpt-image-2-mcp: GPT_IMAGE_2_STATE_URL=")
     assert "hunter2" not in result.stderr
+
+
+def test_request_parameters_that_do_not_fit_name_the_parameter_to_fix(tmp_path):
+    # The SDK answered all of these with a bare "Invalid request parameters".
+    server = RawServer(tmp_path)
+    try:
+        answers = {method: server.request(method, params)["error"] for method, params in [
+            ("tasks/get", {}),
+            ("tools/call", {"name": "generate_image", "arguments": {"prompt": "x"}, "task": {"ttl": "soon"}}),
+            ("resources/read", {}),
+            ("prompts/get", {"name": "refine_image", "arguments": {"change": 7}}),
+        ]}
+    finally:
+        server.close()
+    assert {error["code"] for error in answers.values()} == {-32602}
+    assert "`taskId` is required" in answers["tasks/get"]["message"]
+    assert "`task.ttl` was 'soon'; it must be a whole number" in answers["tools/call"]["message"]
+    assert "`uri` is required" in answers["resources/read"]["message"]
+    assert "`arguments.change` was 7; it must be text" in answers["prompts/get"]["message"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.client import Client
 
 from gpt_image_2_mcp.domain.errors import StateStoreError
 from tests.conftest import make_container, write_png
-from tests.http_harness import INITIALIZE, bound_socket, http, serve_http
+from tests.http_harness import INITIALIZE, RawMcpSession, bound_socket, http, serve_http
 
 TOOLS = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session", "end_edit_session",
          "list_edit_sessions", "get_image_job"}
@@ -130,3 +131,13 @@ async def test_stateless_mode_refuses_to_read_local_files_outside_the_output_fol
         allowed = await client.call_tool("edit_image", {"prompt": "x", "images": [str(shared)], "inline": "none"})
     assert refused.is_error and "outside your folder on this server" in refused.content[0].text
     assert not allowed.is_error, allowed.content
+
+
+async def test_request_parameters_that_do_not_fit_name_the_parameter_over_http_too(tmp_path, sock):
+    async with serve_http(http_container(tmp_path, sock), sock) as served:
+        session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
+        read = await session.call("resources/read", {})
+        task = await session.call("tasks/get", {"taskId": 7})
+    assert read["error"]["code"] == task["error"]["code"] == -32602
+    assert "Invalid parameters for resources/read: `uri` is required" in read["error"]["message"]
+    assert "`taskId` was 7; it must be text" in task["error"]["message"]
