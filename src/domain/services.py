@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from .backlog import StoreBacklog
 from .catalogue import ImageRecord, new_image_id
 from .errors import BackendProtocolError, ImageServerError, InputImageError, InvalidRequest, OwnImageUnreadable
 from .finishing import to_the_end
@@ -69,6 +70,7 @@ class ImageWorkflow:
         spend: SpendGuard,
         clock: Callable[[], float] = time.time,
         observer: ArrivingImagesObserver | None = None,
+        backlog: StoreBacklog | None = None,
     ) -> None:
         self._sink = sink
         self._codec = codec
@@ -76,6 +78,7 @@ class ImageWorkflow:
         self._spend = spend
         self._clock = clock
         self._observer = observer
+        self._backlog = backlog or StoreBacklog()
 
     def prepare_folder(self, placement: Placement) -> str:
         return self._sink.prepare(placement.output_dir, placement.roots)
@@ -156,7 +159,9 @@ class ImageWorkflow:
         try:
             await self._spend.settle(booked, actual_usd)
         except ImageServerError as e:  # the images are saved; a ledger that failed must not fail the call
-            log.error("could not book $%.4f for %s: %s", actual_usd, booked.call_id, e)
+            what = f"booking ${actual_usd:.4f} for call {booked.call_id} of {booked.owner}"
+            log.warning("%s failed (tried again until the state store answers): %s", what, e)
+            self._backlog.later(what, functools.partial(self._spend.settle, booked, actual_usd))
 
     def _store_all(
         self, result: BackendResult, folder: str, placement: Placement, options: RenderOptions
@@ -204,8 +209,11 @@ class ImageWorkflow:
         try:
             await self._catalogue.add(records)
         except ImageServerError as e:
-            log.error("could not catalogue %d image(s): %s", len(records), e)
-            note = f"The images are saved but not catalogued ({e}); their image:// links will not resolve."
+            what = f"cataloguing {', '.join(image.path for image in outcome.images)}"
+            log.warning("%s failed (tried again until the state store answers): %s", what, e)
+            self._backlog.later(what, functools.partial(self._catalogue.add, records))
+            note = (f"The images are saved but not catalogued yet ({e}); that is tried again until the state "
+                    "store answers, and their image:// links resolve from then on.")
             return dataclasses.replace(outcome, notes=(*outcome.notes, note))
         return outcome
 

@@ -12,6 +12,7 @@ from gpt_image_2_mcp.adapters.in_memory_session_repository import InMemorySessio
 from gpt_image_2_mcp.adapters.in_memory_spend_ledger import InMemorySpendLedger
 from gpt_image_2_mcp.adapters.local_and_http_image_source import LocalAndHttpImageSource
 from gpt_image_2_mcp.adapters.missing_key_image_backend import MissingKeyImageBackend
+from gpt_image_2_mcp.domain.backlog import StoreBacklog
 from gpt_image_2_mcp.domain.edit_sessions import EditSessions
 from gpt_image_2_mcp.domain.image_library import ImageLibrary
 from gpt_image_2_mcp.domain.job_runner import JobRunner
@@ -122,9 +123,11 @@ class Container(containers.DeclarativeContainer):
     # Told of images as they arrive, before they are saved: the MCP server's presenter, which starts their
     # previews then (build_server overrides this); the command line shows no previews, so nothing there.
     arriving_images_observer = providers.Object(None)
+    # Bookings and catalogue entries the store refused after the images were saved, tried again until it answers.
+    store_backlog = providers.Singleton(StoreBacklog)
     workflow = providers.Singleton(
         ImageWorkflow, sink=sink, codec=codec, catalogue=image_catalogue, spend=spend_guard,
-        observer=arriving_images_observer,
+        observer=arriving_images_observer, backlog=store_backlog,
     )
     generate_image = providers.Singleton(GenerateImage, backend=backend, workflow=workflow)
     edit_image = providers.Singleton(EditImage, backend=backend, workflow=workflow, source=image_source)

@@ -80,7 +80,9 @@ class UseCases:
 
 
 async def shut_down(container: Container) -> None:
-    """Close what the container opened (the SDK client, the SQLite file); nothing that was never opened."""
+    """Close what the container opened (the SDK client, the SQLite file); nothing that was never opened. Writes
+    the state store refused earlier get their last try first, while it is still open."""
+    await container.store_backlog().finish()
     closing = container.shutdown_resources()
     if inspect.isawaitable(closing):
         await closing
