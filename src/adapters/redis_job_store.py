@@ -84,8 +84,7 @@ class RedisJobStore(JobStore):
         watched = [keys.fingerprint_set] + ([keys.key_set] if keys.key_set else [])
 
         async def attempt(pipe: Pipeline) -> bool:
-            by_key = None if job.idempotency_key is None else await self._newest(
-                job.owner, keys.key_set or "", seen.key_since)
+            by_key = None if keys.key_set is None else await self._newest(job.owner, keys.key_set, seen.key_since)
             if seen.overtaken(by_key, await self._newest(job.owner, keys.fingerprint_set, seen.fingerprint_since)):
                 return False
             pipe.multi()

@@ -341,7 +341,7 @@ class JobRunner:
         job = running.job
         try:
             return (await self._store.get(job.owner, job.job_id)).callers_elsewhere > 0
-        except ImageServerError:  # unknown: as before callers elsewhere were counted, the job stops
+        except ImageServerError:  # the store cannot say: do what the caller that left asks, and stop it
             return False
 
     async def _keep_alive(self, running: _Running) -> None:
