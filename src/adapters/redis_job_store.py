@@ -290,7 +290,7 @@ def job_of(fields: list[Any]) -> Job | None:
     if data is None:
         return None
     job = job_from_json(json.loads(data))
-    job.cancel_requested = cancel is not None
+    job.cancel_requested = job.cancel_requested or cancel is not None  # (in the JSON: asked by an older version)
     job.callers_elsewhere = int(elsewhere or 0)
     return job
 
