@@ -59,6 +59,37 @@ def _shortfall(asked: int, came: int) -> tuple[str, ...]:
         return ()
     return (f"Asked for {asked} image(s); the API returned {came}, and only those were saved.",)
 
+@dataclass
+class Kept:
+    """What a call saved of the API's answer: the readable images (with the bytes as saved), and the paths of
+    what was not a readable image (saved all the same: it was paid for)."""
+
+    images: list[SavedImage] = dataclasses.field(default_factory=list)
+    contents: list[bytes] = dataclasses.field(default_factory=list)
+    unreadable: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, saved: SavedImage, arrived: ArrivedImage) -> None:
+        if arrived.readable:
+            self.images.append(saved)
+            self.contents.append(arrived.data)
+        else:
+            self.unreadable.append(saved.path)
+
+    def notes(self) -> tuple[str, ...]:
+        if not self.unreadable:
+            return ()
+        return (f"{len(self.unreadable)} more answer(s) from the API were not readable images; kept at "
+                f"{', '.join(self.unreadable)}.",)
+
+    def failure(self, request_id: str | None) -> BackendProtocolError:
+        """The error when nothing readable came back."""
+        if self.unreadable:
+            return BackendProtocolError("The API returned data that is not a readable image; it was kept at "
+                                        f"{', '.join(self.unreadable)}. Try again.", request_id=request_id)
+        return BackendProtocolError("The API answered without any image. Try again; if it persists, rephrase "
+                                    "the prompt.", request_id=request_id)
+
+
 class ImageWorkflow:
     """The shared tail of every image call: run one backend call, save what it returned, catalogue it."""
 
@@ -114,8 +145,11 @@ class ImageWorkflow:
                           f"{', '.join(p.path for p in partials)}.",)
             raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
-        images = self._store_all(result, folder, placement, options)
-        outcome = self._outcome(kind, request, placement, result, images, partials)
+        kept = self._store_all(result, folder, placement, options)
+        if not kept.images:  # the API answered 200 with nothing readable: it may still have charged for it
+            await to_the_end(self._settle(booked, 0.0 if result.placeholder else self._cost(result, options)))
+            raise kept.failure(result.request_id)
+        outcome = self._outcome(kind, request, placement, result, kept, partials)
         return await to_the_end(self._conclude(outcome, booked, steps, progress))
 
     async def _conclude(self, outcome: Outcome, booked: SpendEntry, steps: int, progress: ProgressReporter
@@ -126,23 +160,23 @@ class ImageWorkflow:
         return outcome
 
     def _outcome(self, kind: OutcomeKind, request: GenerationRequest | EditRequest, placement: Placement,
-                 result: BackendResult, images: list[SavedImage], partials: list[SavedImage]) -> Outcome:
+                 result: BackendResult, kept: Kept, partials: list[SavedImage]) -> Outcome:
         options = request.options
         return Outcome(
             kind=kind,
             owner=placement.owner,
             prompt=request.prompt,
-            images=tuple(images),
+            images=tuple(kept.images),
             usage=result.usage,
             cost_usd=self._cost(result, options),
             route=result.route,
-            applied={**options.applied(), **result.applied, "n": len(images)},
+            applied={**options.applied(), **result.applied, "n": len(kept.images)},
             placeholder=result.placeholder,
-            notes=(*result.notes, *_shortfall(options.n, len(images))),
+            notes=(*result.notes, *_shortfall(options.n, len(result.images)), *kept.notes()),
             request_id=result.request_id,
             revised_prompt=next((i.revised_prompt for i in result.images if i.revised_prompt), None),
             partials=tuple(partials),
-            contents=tuple(image.data for image in result.images),
+            contents=tuple(kept.contents),
         )
 
     def _tell_observer(self, images: Sequence[ArrivedImage], inline: str) -> None:
@@ -165,23 +199,16 @@ class ImageWorkflow:
 
     def _store_all(
         self, result: BackendResult, folder: str, placement: Placement, options: RenderOptions
-    ) -> list[SavedImage]:
-        if not result.images:
-            raise BackendProtocolError("The API answered without any image. Try again; if it persists, "
-                                       "rephrase the prompt.", request_id=result.request_id)
+    ) -> Kept:
+        """Save every image the API returned, readable or not (each was paid for)."""
         arrived = [self._arrived(image.data, options) for image in result.images]
         self._tell_observer(arrived, placement.inline)  # starts work elsewhere; nothing it does can stop the save
         many = len(arrived) > 1
-        saved = [
-            self._save(image, folder, placement, f"{index + 1}" if many else None)
-            for index, image in enumerate(arrived)
-        ]
-        unreadable = [image.path for image, came in zip(saved, arrived, strict=True) if not came.readable]
-        if unreadable:
-            raise BackendProtocolError(
-                f"The API returned data that is not a readable image; it was kept at {', '.join(unreadable)}."
-            )
-        return saved
+        kept = Kept()
+        for index, image in enumerate(arrived):
+            saved = self._save(image, folder, placement, f"{index + 1}" if many else None)
+            kept.add(saved, image)
+        return kept
 
     def _arrived(self, data: bytes, options: RenderOptions) -> ArrivedImage:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+from pathlib import Path
 
 import anyio
 import pytest
@@ -16,7 +17,7 @@ from mcp.types import ElicitResult
 from gpt_image_2_mcp.entrypoints.mcp_server import build_server
 from tests.conftest import make_container
 from tests.e2e.conftest import server_env, stdio_client
-from tests.fakes.fake_openai_server import FakeOpenAIServer
+from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted, encoded_b64
 
 KEY = "sk-test-spend-0123456789abcdef"
 
@@ -59,6 +60,35 @@ async def test_the_ledger_totals_match_the_costs_the_results_reported(fake, tmp_
     assert report["total"]["calls"] == 2
     assert report["total"]["actual_usd"] == pytest.approx(reported)
     assert report["per_day"][-1]["estimated_usd"] == pytest.approx(0.006 + 0.053)
+
+
+USAGE = {"input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+         "output_tokens": 1000, "total_tokens": 1050}
+
+
+async def test_an_answer_with_an_unreadable_image_keeps_the_readable_one_and_books_what_was_charged(
+        fake, tmp_path, script):
+    # One good image and one that is not an image (a mangled answer): both were paid for.
+    good = encoded_b64(1024, 1024, "png")
+    fake.script("generations",
+                Scripted(status=200, json={"created": 1, "data": [{"b64_json": good}, {"b64_json": "aGVsbG8="}],
+                                           "usage": USAGE}),
+                Scripted(status=200, json={"created": 2, "data": [{"b64_json": "aGVsbG8="}], "usage": USAGE}))
+    env = env_for(fake, tmp_path)
+    async with stdio_client(tmp_path, **env) as client:
+        mixed = await client.call_tool("generate_image", {"prompt": "two cats", "n": 2, "inline": "none"})
+        broken = await client.call_tool("generate_image", {"prompt": "one cat", "inline": "none"})
+    assert not mixed.is_error, mixed.content
+    [image] = mixed.structured_content["images"]
+    assert Path(image["file_path"]).is_file()
+    kept = [p for p in (tmp_path / "out").iterdir() if str(p) != image["file_path"]]
+    assert len(kept) == 2 and all(str(p) in mixed.content[0].text + broken.content[0].text for p in kept)
+    assert broken.is_error and "not a readable image" in broken.content[0].text
+    spend = subprocess.run([script, "spend", "--json"], env=server_env(tmp_path, **env), capture_output=True,
+                           text=True, timeout=60)
+    report = json.loads(spend.stdout)
+    assert report["total"]["calls"] == 2
+    assert report["total"]["actual_usd"] == pytest.approx(2 * mixed.structured_content["cost_usd_estimated"])
 
 
 def answer(action: str, confirm: bool | None = None):
