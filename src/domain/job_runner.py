@@ -217,6 +217,17 @@ class JobRunner:
     async def sweep(self) -> int:
         return await self._store.sweep(self._clock())
 
+    async def finish_running(self) -> None:
+        """The process is ending on its own (stdin closed), not by a signal: the jobs still running here are
+        those a caller was told would go on, or that callers in other processes wait for. Wait for them, so
+        their results are recorded and no one is left to pay again."""
+        running = [r for r in self._running.values() if r.task is not None and not r.done.is_set()]
+        if not running:
+            return
+        log.warning("finishing %d job(s) still running before exiting (%s); Ctrl-C or SIGTERM stops them now, "
+                    "recorded as cancelled", len(running), ", ".join(r.job.job_id for r in running))
+        await asyncio.gather(*(r.done.wait() for r in running))
+
     async def stop_all(self) -> None:
         """The server is stopping: cancel what still runs here (each is recorded as cancelled)."""
         stopping = list(self._running.values())

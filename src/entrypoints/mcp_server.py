@@ -141,6 +141,8 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
                 group.start_soon(use_cases.sweep_jobs_every, JOB_SWEEP_S)
                 try:
                     yield
+                    if interrupts is not None:  # stdin closed: keep the promise made to callers told to come back
+                        await use_cases.finish_jobs()
                 finally:
                     group.cancel_scope.cancel()
         finally:  # cancelled too (Ctrl-C): the jobs are stopped and recorded, the state store closed

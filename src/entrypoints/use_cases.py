@@ -73,6 +73,11 @@ class UseCases:
             except ImageServerError as e:
                 log.warning("could not sweep expired jobs: %s", e)
 
+    async def finish_jobs(self) -> None:
+        """Wait for the jobs still running in this process, if the job runner was ever made."""
+        if self._job_runner is not None:
+            await self._job_runner.finish_running()
+
     async def stop_jobs(self) -> None:
         """Cancel the jobs still running in this process, if the job runner was ever made."""
         if self._job_runner is not None:

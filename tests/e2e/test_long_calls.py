@@ -267,6 +267,27 @@ async def test_a_retry_with_the_key_of_a_failed_call_reaches_the_api_and_is_then
     assert "no new API request" in replayed.content[0].text
 
 
+def test_closing_stdin_finishes_the_work_callers_were_told_would_go_on(fake, tmp_path):
+    # A client restart closes stdin right after it was told "the work goes on; come back for it" (a plain call
+    # past the sync wait, and a task): the server finishes and records both before it exits.
+    fake.latency = 2.0
+    env = openai_env(fake, tmp_path, GPT_IMAGE_2_SYNC_WAIT_S="0.3")
+    server = RawServer(tmp_path, **env)
+    plain = server.call("generate_image", {"prompt": "a slow lighthouse", "inline": "none"})
+    task = task_call(server, {"prompt": "a slow harbour", "inline": "none"})["result"]["task"]
+    server.close()  # stdin closed: returns once the process has exited
+    assert plain["structuredContent"]["status"] == "working" and generated(fake) == 2
+    again = RawServer(tmp_path, **env)
+    try:
+        job = again.call("get_image_job", {"job_id": plain["structuredContent"]["job_id"]})
+        task_status = again.request("tasks/get", {"taskId": task["taskId"]})["result"]
+    finally:
+        again.close()
+    assert job["isError"] is False and Path(job["structuredContent"]["images"][0]["file_path"]).is_file()
+    assert task_status["status"] == "completed"
+    assert generated(fake) == 2
+
+
 async def test_a_paid_result_nobody_received_is_handed_to_the_next_identical_call(fake, tmp_path):
     fake.latency = 2.0
     env = openai_env(fake, tmp_path, GPT_IMAGE_2_SYNC_WAIT_S="0.5")
