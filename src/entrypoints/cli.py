@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -208,7 +209,16 @@ def terminate_like_ctrl_c() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def printable_anywhere() -> None:
+    """What stdout or stderr cannot encode (a path with 'ü' under an ASCII locale, a Windows code page) is printed
+    escaped ('\\xfc'), not raised: a traceback there came after the image was paid for, and lost its path."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    printable_anywhere()
     args = parser().parse_args(argv)
     try:
         if args.command in cli_images.COMMANDS:

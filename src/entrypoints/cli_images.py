@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -77,16 +78,27 @@ def _add_render_options(command: argparse.ArgumentParser) -> None:
         "go ahead with a call estimated above GPT_IMAGE_2_CONFIRM_ABOVE_USD (without it, such a call is refused)"))
 
 
+def shell_text(text: str) -> str:
+    """A prompt as the shell passed it. Under a locale that cannot decode it (LC_ALL=C with UTF-8 mode off),
+    Python keeps the undecodable bytes as surrogates, which no API request can carry: they are decoded as the
+    UTF-8 a terminal sends."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "replace")
+    return text
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """The generate and edit subcommands."""
     generate = sub.add_parser("generate", help="generate images from a prompt and print where they went",
                               description="Generate images with gpt-image-2 and print their paths.")
-    generate.add_argument("prompt", help="what to draw, in plain language")
+    generate.add_argument("prompt", type=shell_text, help="what to draw, in plain language")
     _add_render_options(generate)
     generate.add_argument("--moderation", default="auto", choices=_choices(ModerationArg), help=_help(ModerationArg))
     edit = sub.add_parser("edit", help="edit or compose images and print where the results went",
                           description="Edit one image, or compose several, with gpt-image-2 and print the paths.")
-    edit.add_argument("prompt", help="what to change, in plain language")
+    edit.add_argument("prompt", type=shell_text, help="what to change, in plain language")
     edit.add_argument("--image", dest="images", action="extend", nargs="+", required=True, metavar="PATH",
                       help=f"1..{MAX_EDIT_INPUTS} reference images (repeat or list several; the first is the one "
                            "edited): paths relative to the shell's folder, file://, http(s):// or data: URLs; PNG, "

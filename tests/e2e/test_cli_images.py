@@ -241,3 +241,23 @@ def test_a_full_stdout_is_said_on_stderr_with_the_saved_paths_and_a_closed_one_e
     assert listing.returncode == 2 and "cannot write to stdout" in listing.stderr
     assert closed.returncode == 141 and closed.stderr == ""
     assert len(list((cwd / "out").glob("*.png"))) == 2  # both calls saved their image all the same
+
+
+def test_a_terminal_that_cannot_show_a_path_or_prompt_gets_it_escaped_not_a_traceback(script, tmp_path):
+    # An ASCII stdout (a narrow locale; Windows redirecting to a file uses its code page) and an 'ü' in the
+    # folder: the image was paid for, so its path must come out, escaped, with exit 0.
+    cwd = shell_folder(tmp_path)
+    made = run(script, cwd, "generate", "a cat", "--output-dir", "Bilder-ü", "--quiet", PYTHONIOENCODING="ascii")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().endswith(".png") and "Bilder-\\xfc" in made.stdout
+    listed = run(script, cwd, "images", PYTHONIOENCODING="ascii")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr and "Bilder-\\xfc" in listed.stdout
+
+
+def test_a_prompt_the_locale_cannot_decode_reaches_the_api_as_the_terminal_typed_it(script, tmp_path):
+    cwd = shell_folder(tmp_path)
+    made = subprocess.run([script, "generate", "漢字の猫".encode(), "--json"], cwd=cwd, capture_output=True,
+                          timeout=60, stdin=subprocess.DEVNULL,
+                          env=server_env(cwd, LC_ALL="POSIX", PYTHONUTF8="0", PYTHONIOENCODING="utf-8"))
+    assert made.returncode == 0, made.stderr.decode(errors="replace")
+    assert json.loads(made.stdout)["prompt"] == "漢字の猫"
