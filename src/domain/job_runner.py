@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -89,8 +90,11 @@ class JobRunner:
         lock = self._submitting.setdefault(key, asyncio.Lock())
         try:
             async with lock:
+                doubted: set[str] = set()
                 for _ in range(MAX_LOOKS):
                     seen = await self._precedents(call)
+                    if await self._heard_again(seen, doubted):
+                        continue  # a silent holder spoke again: the store was away, not the holder
                     reused = self._reuse(call, seen)
                     if reused is None:
                         if (started := await self._start(call, work, seen)) is not None:
@@ -243,6 +247,26 @@ class JobRunner:
             running.done.set()
 
     # -- reuse -----------------------------------------------------------------------------------------------
+    async def _heard_again(self, seen: Precedents, doubted: set[str]) -> bool:
+        """Before a silent job is judged dead and its call paid again: its holder may be alive and have been
+        unable to reach the store (an outage stops every heartbeat). Give it two beats to be heard."""
+        for job in (seen.by_key, seen.by_fingerprint):
+            if job is not None and job.job_id not in doubted and self._silent(job):
+                doubted.add(job.job_id)
+                return await self._speaks_within(job, 2 * self._heartbeat_s)
+        return False
+
+    async def _speaks_within(self, job: Job, window_s: float) -> bool:
+        """Whether the job's holder saves it again (a heartbeat, or its end) within `window_s`."""
+        interval = min(0.5, self._heartbeat_s / 4)
+        for _ in range(math.ceil(window_s / interval)):
+            await asyncio.sleep(interval)
+            with contextlib.suppress(ImageServerError):
+                now = await self._store.get(job.owner, job.job_id)
+                if now.alive_at != job.alive_at or now.status.finished:
+                    return True
+        return False
+
     async def _precedents(self, call: JobCall) -> Precedents:
         now = self._clock()
         key_since, fingerprint_since = now - IDEMPOTENCY_WINDOW_S, now - UNCLAIMED_WINDOW_S
@@ -359,10 +383,11 @@ class JobRunner:
         """Tell the store this process still runs the job; pick up a cancel asked for from another process, and
         stop a job nobody waits for any more (its callers here went while others waited elsewhere, then they
         went too)."""
+        pause = self._heartbeat_s
         while True:
-            await asyncio.sleep(self._heartbeat_s)
+            await asyncio.sleep(pause)
             job = running.job
-            with contextlib.suppress(ImageServerError):
+            try:
                 stored = await self._store.get(job.owner, job.job_id)
                 unwanted = not self._wanted_here(running) and stored.callers_elsewhere <= 0
                 if (stored.cancel_requested or unwanted) and running.task is not None:
@@ -370,6 +395,9 @@ class JobRunner:
                     return
                 job.alive_at = job.updated_at = self._clock()
                 await self._store.save(dataclasses.replace(job))
+                pause = self._heartbeat_s
+            except ImageServerError:  # the store is away: be heard again soon after it is back
+                pause = min(self._heartbeat_s, 1.0)
 
     async def _wait_here(self, running: _Running, timeout_s: float | None, progress: ProgressReporter | None) -> Job:
         if progress is not None:
@@ -389,6 +417,11 @@ class JobRunner:
             if job.status.finished or (deadline is not None and self._clock() >= deadline):
                 return job
             await asyncio.sleep(min(1.0, self._heartbeat_s))
+
+    def _silent(self, job: Job) -> bool:
+        """Working, held by a process not seen to have ended, and silent for more than four heartbeats."""
+        return (job.status is JobStatus.WORKING and job.holder != self._instance and not has_ended(job.holder)
+                and self._clock() - job.alive_at > 4 * self._heartbeat_s)
 
     def _judged(self, job: Job) -> Job:
         """A working job whose process stopped sending heartbeats, or is seen to have ended, is failed: that

@@ -122,7 +122,8 @@ async def test_a_retry_with_the_key_of_a_cancelled_call_runs_again():
 async def test_a_retry_with_the_key_of_a_call_whose_process_died_runs_again_but_not_while_it_lives():
     clock = [1_000.0]
     store = InMemoryJobStore(clock=lambda: clock[0])
-    dead, work = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="dead"), Work()
+    # The "dead" process never beats again (its heartbeat is far off); the living one judges by its own 1 s beat.
+    dead, work = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1000.0, instance="dead"), Work()
     first = await dead.submit(call(key="k1"), work)
     await asyncio.sleep(0)
     alive = JobRunner(store, clock=lambda: clock[0], heartbeat_s=1.0, instance="alive")
@@ -133,6 +134,24 @@ async def test_a_retry_with_the_key_of_a_call_whose_process_died_runs_again_but_
     work.release.set()
     assert (await alive.wait("alice", retry.job.job_id, 5)).status is JobStatus.COMPLETED
     await dead.stop_all()
+
+
+async def test_a_holder_silent_only_because_the_store_was_away_is_joined_not_paid_again():
+    # The store was down for longer than four beats: every heartbeat failed, so the job looks dead to a retry
+    # that comes right after. Its holder, alive, is heard within two beats, and the retry joins it.
+    clock = [1_000.0]
+    store = StoreThatGoesDown(clock=lambda: clock[0])
+    holder, work = JobRunner(store, clock=lambda: clock[0], heartbeat_s=0.05, instance="holder"), Work()
+    first = await holder.submit(call(key="k2"), work)
+    store.down = True
+    clock[0] += 10  # the outage, longer than four beats
+    await asyncio.sleep(0.1)
+    store.down = False
+    retry = await JobRunner(store, clock=lambda: clock[0], heartbeat_s=0.05, instance="retry").submit(
+        call(key="k2"), work)
+    assert retry.job.job_id == first.job.job_id and retry.joined_elsewhere
+    work.release.set()
+    assert (await holder.wait("alice", first.job.job_id, 5)).status is JobStatus.COMPLETED and work.made == 1
 
 
 async def test_a_job_goes_on_while_a_merged_caller_waits_and_stops_when_the_last_caller_goes():
