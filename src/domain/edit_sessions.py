@@ -109,7 +109,14 @@ class EditSessions:
     async def _record_turn(self, session: EditSession, turn: Turn, outcome: Outcome) -> Outcome:
         try:
             await self._repository.append_turn(session.owner, session.id, turn)
-        except (SessionMovedOn, SessionNotFound, StateStoreError) as e:
+        except SessionNotFound:
+            # Ended (on another replica), evicted or expired while the turn was made: nothing to record it in,
+            # and nothing to continue. The paid image is the result all the same.
+            note = (f"Session {session.id} ended while this turn was being made (ended, expired, or pushed out by "
+                    "newer sessions), so the turn is not recorded in it. Its image is saved and catalogued; "
+                    "start_edit_session with it goes on from here.")
+            return await self._edit.record(dataclasses.replace(outcome, notes=(*outcome.notes, note)))
+        except (SessionMovedOn, StateStoreError) as e:
             raise _kept(e, await self._edit.record(outcome)) from e
         recorded = dataclasses.replace(outcome, session_id=session.id, turn=turn.turn, parent_turn=turn.parent_turn)
         return await self._edit.record(recorded)

@@ -47,3 +47,21 @@ async def test_ending_a_session_waits_for_its_running_turn_and_lists_every_file(
     assert [t.turn for t in ended.turns] == [1, 2]
     assert finished.images[0].path in ended.turns[1].file_paths
     assert await sessions.list() == []
+
+
+async def test_a_turn_whose_session_was_ended_elsewhere_meanwhile_returns_its_paid_image_with_a_note(tmp_path):
+    # Another replica ends the session (its wait for running turns is its own process's): this turn's image
+    # was paid for and saved, so it is the result, catalogued, with a note that the session is gone.
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://")
+    here = container.edit_sessions()
+    elsewhere = EditSessions(container.edit_image(), container.session_repository())  # the same store
+    started = await here.start("x", EditInputs((str(write_png(tmp_path / "a.png", (64, 64))),)))
+    container.fake_backend().latency_s = 0.3
+    turn = asyncio.create_task(here.continue_(started.session_id, "y"))
+    await asyncio.sleep(0.05)
+    await elsewhere.end(started.session_id)  # does not wait: the turn runs in "another process"
+    finished = await turn
+    assert finished.images and (tmp_path / "out" / finished.images[0].filename).is_file()
+    assert any("ended while this turn was being made" in note for note in finished.notes)
+    catalogued = await container.image_catalogue().get(finished.owner, finished.images[0].image_id)
+    assert catalogued.image.path == finished.images[0].path
