@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from .errors import InvalidRequest
@@ -105,7 +106,17 @@ Clock = Callable[[], float]
 default_clock: Clock = time.time
 
 
-CostConfirmer = Callable[[float], Awaitable[bool]]
+class Confirmation(StrEnum):
+    """What became of asking to go ahead with an expensive call."""
+
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    """The user was asked and said no (or cancelled): their answer, not something to work around."""
+    NOT_ASKED = "not asked"
+    """Nobody could be asked (no elicitation, a task running unattended)."""
+
+
+CostConfirmer = Callable[[float], Awaitable[Confirmation]]
 """Asks whoever is behind a call whether to go ahead at this estimate (USD); True means go ahead."""
 
 
@@ -121,7 +132,12 @@ class SpendGuard:
         """Refuse (BudgetExceeded, ConfirmationNeeded) or book the estimate; returns the booked entry."""
         if self._policy.needs_confirmation(estimate_usd):
             await self._check_budget(owner, estimate_usd)  # never ask the user about a call the budget refuses
-            if not (confirm is not None and await confirm(estimate_usd)):
+            answer = Confirmation.NOT_ASKED if confirm is None else await confirm(estimate_usd)
+            if answer is Confirmation.DECLINED:
+                raise ConfirmationNeeded(
+                    f"The user declined this call, estimated at ${estimate_usd:.4f}. Nothing was sent. Do not "
+                    "make it again unless the user asks for it; a lower quality, size or n costs less.")
+            if answer is not Confirmation.CONFIRMED:
                 raise ConfirmationNeeded(
                     f"This call is estimated at ${estimate_usd:.4f}, above the ${self._policy.confirm_above_usd:.4f} "
                     "that needs a confirmation (GPT_IMAGE_2_CONFIRM_ABOVE_USD). Nothing was sent. To go ahead, "

@@ -22,6 +22,7 @@ from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
 from gpt_image_2_mcp.domain.errors import ImageServerError
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES, Moderation, RenderOptions
 from gpt_image_2_mcp.domain.services import EditInputs, Outcome, Placement
+from gpt_image_2_mcp.domain.spend import Confirmation
 from gpt_image_2_mcp.domain.values import MAX_EDIT_INPUTS, GenerationRequest
 
 from .container import Container
@@ -129,8 +130,8 @@ def _arguments(args: argparse.Namespace) -> dict[str, Any]:
     return arguments
 
 
-async def _confirmed(estimate_usd: float) -> bool:
-    return True  # --confirm-cost: the user said yes before the estimate was made
+async def _confirmed(estimate_usd: float) -> Confirmation:
+    return Confirmation.CONFIRMED  # --confirm-cost: the user said yes before the estimate was made
 
 
 async def _make(args: argparse.Namespace, arguments: dict[str, Any], container: Container) -> Outcome:

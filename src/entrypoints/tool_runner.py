@@ -26,7 +26,7 @@ from gpt_image_2_mcp.domain.jobs import IDEMPOTENCY_WINDOW_S, Job, JobStatus, fi
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
 from gpt_image_2_mcp.domain.ports import ProgressReporter
 from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
-from gpt_image_2_mcp.domain.spend import CostConfirmer
+from gpt_image_2_mcp.domain.spend import Confirmation, CostConfirmer
 
 from .download_links import DownloadLinks
 from .image_resources import announce_new_images
@@ -59,21 +59,23 @@ def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
     that cannot be asked (no elicitation, the 2026-07-28 era, a task running unattended) gets a refusal that
     names confirm_cost instead."""
 
-    async def ask(estimate_usd: float) -> bool:
+    async def ask(estimate_usd: float) -> Confirmation:
         if arguments.get("confirm_cost"):
-            return True
+            return Confirmation.CONFIRMED
         capabilities = ctx.client_capabilities
         if AS_TASK.get() is not None or capabilities is None or capabilities.elicitation is None:
-            return False
+            return Confirmation.NOT_ASKED
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return False
+            return Confirmation.NOT_ASKED
         try:
             answer = await ctx.elicit(f"This image call is estimated to cost ${estimate_usd:.4f}. Go ahead?",
                                       ConfirmSpend)
         except Exception as e:  # a client that fails the request: treat as no answer
             log.debug("elicitation failed: %s", type(e).__name__)
-            return False
-        return answer.action == "accept" and bool(answer.data.confirm)
+            return Confirmation.NOT_ASKED
+        if answer.action == "accept" and bool(answer.data.confirm):
+            return Confirmation.CONFIRMED
+        return Confirmation.DECLINED  # declined, cancelled, or accepted with "no"
 
     return ask
 

@@ -99,21 +99,25 @@ def answer(action: str, confirm: bool | None = None):
     return callback
 
 
-@pytest.mark.parametrize("callback, goes_ahead", [
-    (answer("accept", True), True),
-    (answer("accept", False), False),
-    (answer("decline"), False),
-    (None, False),  # a client without elicitation
+@pytest.mark.parametrize("callback, outcome", [
+    (answer("accept", True), "made"),
+    (answer("accept", False), "declined"),
+    (answer("decline"), "declined"),
+    (answer("cancel"), "declined"),
+    (None, "not asked"),  # a client without elicitation
 ])
-async def test_an_expensive_call_is_confirmed_through_elicitation(fake, tmp_path, callback, goes_ahead):
+async def test_an_expensive_call_is_confirmed_through_elicitation(fake, tmp_path, callback, outcome):
     container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
                                confirm_above_usd=0.01, state_url="memory://")
     async with Client(build_server(container), mode="legacy", elicitation_callback=callback) as client:
         result = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none"})
-    assert result.is_error is not goes_ahead
-    assert generated(fake) == (1 if goes_ahead else 0)
-    if not goes_ahead:
-        assert "confirm_cost: true" in result.content[0].text and "$0.0530" in result.content[0].text
+    told = result.content[0].text
+    assert result.is_error is (outcome != "made")
+    assert generated(fake) == (1 if outcome == "made" else 0)
+    if outcome == "not asked":
+        assert "confirm_cost: true" in told and "$0.0530" in told
+    if outcome == "declined":  # the user's answer: the model is not told how to get round it
+        assert "The user declined this call" in told and "$0.0530" in told and "confirm_cost" not in told
 
 
 async def test_confirm_cost_goes_ahead_without_asking(fake, tmp_path):
