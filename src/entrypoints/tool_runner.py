@@ -117,10 +117,12 @@ class ToolRunner:
         if not job.status.finished:
             jobs.detach(job.job_id)
             return self.still_working(job)
-        return await self.finished(ctx, job, submission.note)
+        return await self.finished(ctx, job, submission.note, arguments.get("inline"))
 
-    async def finished(self, ctx: Context | None, job: Job, note: str | None = None) -> CallToolResult:
-        """The result of a finished job, as the original call would have shown it."""
+    async def finished(self, ctx: Context | None, job: Job, note: str | None = None, inline: str | None = None
+                       ) -> CallToolResult:
+        """The result of a finished job, as the original call would have shown it; `inline`: as this caller asked
+        to be shown it instead (one that joined the job, or replayed it with its key, may ask otherwise)."""
         if job.status is not JobStatus.COMPLETED or job.is_error or job.outcome is None:
             raise self.error(job.error or f"The call ended {job.status.value} ({job.status_message}). Call the tool "
                              "again for a new result.")
@@ -128,7 +130,8 @@ class ToolRunner:
         if ctx is not None:
             await announce_new_images(ctx)
         outcome = job.outcome if note is None else replace(job.outcome, notes=(*job.outcome.notes, note))
-        return await self.present(outcome, job.arguments, job.job_id)
+        shown = job.arguments if inline is None else {**job.arguments, "inline": inline}
+        return await self.present(outcome, shown, job.job_id)
 
     def still_working(self, job: Job) -> CallToolResult:
         text = (f"The image is still being made (job {job.job_id}: {job.status_message}); the work goes on. Call "

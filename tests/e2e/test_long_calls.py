@@ -173,6 +173,23 @@ async def test_identical_calls_in_flight_make_one_request(fake, tmp_path):
     assert sum("shares its result" in r.content[0].text for r in results) == 4
 
 
+async def test_a_call_that_joins_or_replays_another_is_shown_the_image_as_it_asked(fake, tmp_path):
+    # `inline` is how a caller sees the result, not what the call makes: one API request, each caller's view.
+    fake.latency = 1.0
+    async with stdio_client(tmp_path, **openai_env(fake, tmp_path)) as client:
+        hidden, shown = await asyncio.gather(
+            client.call_tool("generate_image", {"prompt": "a shared fox", "inline": "none"}),
+            client.call_tool("generate_image", {"prompt": "a shared fox", "inline": "preview"}))
+        keyed = {"prompt": "a keyed owl", "idempotency_key": "owl-1"}
+        first = await client.call_tool("generate_image", {**keyed, "inline": "none"})
+        replayed = await client.call_tool("generate_image", {**keyed, "inline": "preview"})
+    assert generated(fake) == 2
+    kinds = [[block.type for block in result.content] for result in (hidden, shown, first, replayed)]
+    assert "image" not in kinds[0] and "image" in kinds[1]
+    assert "image" not in kinds[2] and "image" in kinds[3]
+    assert "no new API request" in replayed.content[0].text
+
+
 async def test_an_idempotency_key_replays_across_restarts_and_processes_and_refuses_other_arguments(fake, tmp_path):
     call = {"prompt": "a keyed boat", "inline": "none", "idempotency_key": "boat-1"}
     env = openai_env(fake, tmp_path)
