@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ from gpt_image_2_mcp.domain.errors import UrlFetchFailed, UrlFetchRefused
 from gpt_image_2_mcp.domain.ports import UrlFetcher
 
 from .special_addresses import IPAddress, is_link_local, is_public_address
+
+log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """(host, port) -> the host's IP addresses as strings. Raises OSError when the name does not resolve."""
@@ -101,8 +104,11 @@ class HttpxUrlFetcher(UrlFetcher):
         resolver: Resolver = system_resolver,
         allow_private: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        remote_callers: bool = False,
     ) -> None:
         self._timeout_s = timeout_s
+        self._remote_callers = remote_callers
+        """Served over HTTP: a refusal's advice is for a user on another machine, the operator's goes to the log."""
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._allowed = frozenset(_host_key(h) for h in allowed_hosts if h.strip())
@@ -179,14 +185,22 @@ class HttpxUrlFetcher(UrlFetcher):
                     reached = f" (reached by a redirect from {_shown(via)})" if via is not None else ""
                     what = f"{host} is" if _is_ip(host) else f"{host} resolves to {address},"
                     refusal = (f"{what} a private, loopback, link-local or otherwise non-public address, so "
-                               f"{_shown(url)}{reached} is not fetched. Download the image and pass its path instead")
-                    if is_link_local(address):  # cloud metadata lives here: never suggest unlocking it
-                        raise UrlFetchRefused(refusal + ".")
-                    raise UrlFetchRefused(
-                        refusal + f", or, if this is an intranet host you trust, set GPT_IMAGE_2_ALLOWED_URL_HOSTS="
-                        f"{host} (comma-separated host names) to allow it."
-                    )
+                               f"{_shown(url)}{reached} is not fetched.")
+                    raise UrlFetchRefused(self._advice(refusal, host, is_link_local(address)))
         return [str(a) for a in addresses]
+
+    def _advice(self, refusal: str, host: str, link_local: bool) -> str:
+        """What to do instead. Cloud metadata lives at link-local addresses: never suggest unlocking those."""
+        unlock = f"set GPT_IMAGE_2_ALLOWED_URL_HOSTS={host} (comma-separated host names) to allow it"
+        if self._remote_callers:  # their files are on another machine, and the server's settings are not theirs
+            if not link_local:
+                log.info("refused a URL on %s; if it is an intranet host you trust, %s", host, unlock)
+            return (f"{refusal} Send the image as a data: URL (data:image/png;base64,...) or from a public https "
+                    "URL instead.")
+        if link_local:
+            return f"{refusal} Download the image and pass its path instead."
+        return (f"{refusal} Download the image and pass its path instead, or, if this is an intranet host you "
+                f"trust, {unlock}.")
 
     async def _resolve(self, host: str, port: int) -> list[IPAddress]:
         try:

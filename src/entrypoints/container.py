@@ -86,6 +86,7 @@ class Container(containers.DeclarativeContainer):
         HttpxUrlFetcher,
         timeout_s=settings.provided.url_fetch_timeout_s,
         allowed_hosts=settings.provided.url_hosts,
+        remote_callers=providers.Callable(lambda s: s.transport == "http", settings),
     )
     image_source = providers.Singleton(
         LocalAndHttpImageSource, codec=codec, fetcher=url_fetcher,

@@ -123,9 +123,14 @@ async def test_a_remote_callers_refusals_name_their_own_folder_and_no_server_set
             "prompt": "x", "output_dir": "/etc"}})))
         missing = await _in_thread(lambda: refused(bob.post("tools/call", {"name": "edit_image", "arguments": {
             "prompt": "x", "images": ["sketch.png"]}})))
+        intranet = await _in_thread(lambda: refused(bob.post("tools/call", {"name": "edit_image", "arguments": {
+            "prompt": "x", "images": ["http://10.1.2.3/a.png"]}})))  # refused before any connection
     # /etc is first of all not his folder; a server setting is nothing a remote caller can change
     assert f"outside the folder this server keeps your images in ({folder})" in system
     assert "GPT_IMAGE_2_" not in system
+    # nor can he pass a path from his own machine: what is left to him is a data: URL or a public one
+    assert "10.1.2.3" in intranet and "data: URL" in intranet and "public https URL" in intranet
+    assert "GPT_IMAGE_2_" not in intranet and "pass its path" not in intranet
     assert f"no such image file at {folder}/sketch.png" in missing
     assert f"relative paths are taken from {folder})" in missing
 
