@@ -193,6 +193,11 @@ class FilesystemImageSink(ImageSink):
         same_file = image.file_id in (None, (stat.st_dev, stat.st_ino))
         return same_file and stat.st_size == image.size_bytes and not os.path.islink(image.path)
 
+    def discard(self, image: SavedImage) -> None:
+        if self.is_intact(image):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(image.path)
+
     def read_back(self, image: SavedImage) -> bytes:
         # O_NOFOLLOW: a symlink put where the image was is refused, not followed; the device, inode and size
         # then show whether the file is still the one written (not a replacement, not rewritten).

@@ -70,6 +70,11 @@ class ImageSink(Protocol):
         """The bytes of an image this sink wrote, only if the file is still the one it wrote (no link or
         replacement put in its place). Raises OutputLocationError otherwise."""
 
+    @abstractmethod
+    def discard(self, image: SavedImage) -> None:
+        """Remove a file this sink wrote, if it is still the one it wrote (the partial images of a call that was
+        then cancelled); anything else at that path is left alone."""
+
 
 class ImageCodec(Protocol):
     """Reads image bytes: what they are, how big, and a small copy to show."""

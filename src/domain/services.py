@@ -143,6 +143,9 @@ class ImageWorkflow:
             if partials and isinstance(e, ImageServerError):  # they are on disk: say so, and where
                 e.args = (f"{e} The {len(partials)} partial image(s) received before that were kept: "
                           f"{', '.join(p.path for p in partials)}.",)
+            elif isinstance(e, asyncio.CancelledError):  # asked to stop: a cancelled call leaves nothing behind
+                for partial in partials:
+                    self._sink.discard(partial)
             raise
         # Paid-for bytes go to disk before anything else can fail; no await until they are saved.
         kept = self._store_all(result, folder, placement, options)

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import RawServer, stdio_client
-from tests.fakes.fake_openai_server import FakeOpenAIServer
+from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted
 
 KEY = "sk-test-long-calls-0123456789"
 PAID = {"generate_image", "edit_image", "start_edit_session", "continue_edit_session"}
@@ -113,6 +113,26 @@ def test_cancelling_a_task_aborts_the_request_and_writes_nothing(fake, tmp_path)
     assert cancelled["status"] == "cancelled"
     assert "already cancelled" in again["error"]["message"]
     assert "cancelled: cancelled; nothing was saved. Call the tool again" in result["error"]["message"]
+    assert saved_files(tmp_path) == []
+
+
+def test_cancelling_a_streaming_call_after_a_partial_image_leaves_no_file(fake, tmp_path):
+    fake.script("generations", Scripted(drip=0.0001))  # a stream that takes seconds: cancelled in the middle
+    server = RawServer(tmp_path, **openai_env(fake, tmp_path))
+    try:
+        created = task_call(server, {"prompt": "streamed", "inline": "none", "partial_images": 3,
+                                     "save_partials": True})["result"]["task"]
+        for _ in range(600):  # until the first partial image is saved
+            if saved_files(tmp_path):
+                break
+            time.sleep(0.05)
+        assert saved_files(tmp_path), "no partial image arrived"
+        cancelled = server.request("tasks/cancel", {"taskId": created["taskId"]})["result"]
+        result = server.request("tasks/result", {"taskId": created["taskId"]})
+    finally:
+        server.close()
+    assert cancelled["status"] == "cancelled"
+    assert "nothing was saved" in result["error"]["message"]
     assert saved_files(tmp_path) == []
 
 
