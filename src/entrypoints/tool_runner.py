@@ -54,10 +54,21 @@ class ConfirmSpend(BaseModel):
     confirm: bool = Field(description="Go ahead and pay for this image call?")
 
 
-def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
+class Asking:
+    """Whether the user is being asked to confirm a call's cost right now: nothing is sent meanwhile, so the
+    sync wait must not give up and tell the caller the image is "still being made"."""
+
+    def __init__(self) -> None:
+        self.now = False
+        self.answered = False
+        """The user answered since the sync wait last looked: the wait starts again from the answer."""
+
+
+def confirmer(ctx: Context, arguments: Mapping[str, Any], asking: Asking | None = None) -> CostConfirmer:
     """Asks the user, through MCP elicitation, before a call above the confirmation threshold is sent. A client
     that cannot be asked (no elicitation, the 2026-07-28 era, a task running unattended) gets a refusal that
     names confirm_cost instead."""
+    asking = asking or Asking()
 
     async def ask(estimate_usd: float) -> Confirmation:
         if arguments.get("confirm_cost"):
@@ -67,12 +78,15 @@ def confirmer(ctx: Context, arguments: Mapping[str, Any]) -> CostConfirmer:
             return Confirmation.NOT_ASKED
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return Confirmation.NOT_ASKED
+        asking.now = True
         try:
             answer = await ctx.elicit(f"This image call is estimated to cost ${estimate_usd:.4f}. Go ahead?",
                                       ConfirmSpend)
         except Exception as e:  # a client that fails the request: treat as no answer
             log.debug("elicitation failed: %s", type(e).__name__)
             return Confirmation.NOT_ASKED
+        finally:
+            asking.now, asking.answered = False, True
         if answer.action == "accept" and bool(answer.data.confirm):
             return Confirmation.CONFIRMED
         return Confirmation.DECLINED  # declined, cancelled, or accepted with "no"
@@ -105,7 +119,8 @@ class ToolRunner:
     async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
         try:
             owner = owner_of(ctx)
-            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments))
+            asking = Asking()
+            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments, asking))
             submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None
@@ -113,7 +128,7 @@ class ToolRunner:
         if AS_TASK.get() is not None:
             jobs.detach(submission.job.job_id)
             return self.job_reference(submission.job)
-        job = await self._wait(ctx, submission)
+        job = await self._wait(ctx, submission, asking)
         if not job.status.finished:
             jobs.detach(job.job_id)
             return self.still_working(job)
@@ -217,13 +232,20 @@ class ToolRunner:
         jobs = await self._use_cases.jobs()
         return await jobs.submit(job_call, lambda progress: call(where, progress))
 
-    async def _wait(self, ctx: Context, submission: Submission) -> Job:
+    async def _wait(self, ctx: Context, submission: Submission, asking: Asking) -> Job:
         jobs = await self._use_cases.jobs()
         job = submission.job
         timeout = self._settings.sync_wait_s or None
+
+        async def until_done_or_timed_out(report: ProgressReporter) -> Job:
+            while True:  # the sync wait counts only from the user's answer, if the cost was to be confirmed
+                waited = await jobs.wait(job.owner, job.job_id, timeout, report)
+                if waited.status.finished or not (asking.now or asking.answered):
+                    return waited
+                asking.answered = False
+
         try:
-            return await with_progress(ctx, self._settings.heartbeat_s,
-                                       lambda report: jobs.wait(job.owner, job.job_id, timeout, report))
+            return await with_progress(ctx, self._settings.heartbeat_s, until_done_or_timed_out)
         except BaseException:
             # This caller went away before hearing of a job id: the job stops unless another caller waits for it.
             with anyio.CancelScope(shield=True):

@@ -120,6 +120,24 @@ async def test_an_expensive_call_is_confirmed_through_elicitation(fake, tmp_path
         assert "The user declined this call" in told and "$0.0530" in told and "confirm_cost" not in told
 
 
+async def test_the_sync_wait_does_not_run_out_while_the_user_is_still_deciding(fake, tmp_path):
+    # Nothing is sent until the user answers: "still being made, do not call again" would be untrue.
+    container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
+                               confirm_above_usd=0.01, state_url="memory://", sync_wait_s=0.3)
+
+    async def slow_yes(context, params):
+        await anyio.sleep(1.0)  # longer than the sync wait
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(build_server(container), mode="legacy", elicitation_callback=slow_yes) as client:
+        # A cheap call first (below the threshold), finished, so the SDK is loaded before the timed one.
+        warm = await client.call_tool("generate_image", {"prompt": "warm", "quality": "low", "inline": "none"})
+        await client.call_tool("get_image_job", {"job_id": warm.structured_content["job_id"], "wait_s": 30})
+        result = await client.call_tool("generate_image", {"prompt": "x", "quality": "medium", "inline": "none"})
+    assert not result.is_error and result.structured_content["status"] == "completed"
+    assert generated(fake) == 2
+
+
 async def test_confirm_cost_goes_ahead_without_asking(fake, tmp_path):
     container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
                                confirm_above_usd=0.01, state_url="memory://")
