@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from gpt_image_2_mcp.adapters.redaction import scrub
 
 from .auth import check_binding
+from .body_limit import MIB, ExplainedBodyLimit
 from .container import Container
 from .settings import ConfigurationError, Settings
 from .state_location import without_credentials
@@ -81,13 +82,17 @@ def build_http_app(server: MCPServer, container: Container) -> Starlette:
     the state store) once for the life of the process and closes them on shutdown."""
     settings = container.settings()
     add_health_route(server, container)
-    return server.streamable_http_app(
+    max_body = settings.http_max_body_mb * MIB
+    app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # never True: a JSON response drops every progress notification
         stateless_http=settings.http_stateless,
         transport_security=transport_security(settings),
         host=settings.http_host,
+        max_request_body_size=max_body,
     )
+    app.add_middleware(ExplainedBodyLimit, max_bytes=max_body)
+    return app
 
 
 def uvicorn_config(app: Any, settings: Settings) -> Any:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", min_length=1, validation_alias=_env("GPT_IMAGE_2_HTTP_HOST"))
     http_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("GPT_IMAGE_2_HTTP_PORT"))
     http_stateless: bool = Field(False, validation_alias=_env("GPT_IMAGE_2_HTTP_STATELESS"))
+    http_max_body_mb: int = Field(64, ge=1, le=1024, validation_alias=_env("GPT_IMAGE_2_HTTP_MAX_BODY_MB"))
+    """The largest request body over HTTP (data: URLs of input images travel in it)."""
     allowed_hosts: str = Field("", validation_alias=_env("GPT_IMAGE_2_ALLOWED_HOSTS"))
     allowed_origins: str = Field("", validation_alias=_env("GPT_IMAGE_2_ALLOWED_ORIGINS"))
     public_url: str | None = Field(None, validation_alias=_env("GPT_IMAGE_2_PUBLIC_URL"))

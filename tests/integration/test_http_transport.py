@@ -3,7 +3,9 @@ SDK's streamable HTTP client and by raw HTTP requests."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from pathlib import Path
 
 import anyio
@@ -141,3 +143,21 @@ async def test_request_parameters_that_do_not_fit_name_the_parameter_over_http_t
     assert read["error"]["code"] == task["error"]["code"] == -32602
     assert "Invalid parameters for resources/read: `uri` is required" in read["error"]["message"]
     assert "`taskId` was 7; it must be text" in task["error"]["message"]
+
+
+async def test_a_body_over_the_limit_is_told_its_size_the_limit_and_what_to_send_instead(tmp_path, sock):
+    # The SDK's default (4 MiB) refused a 3 MB photo as a data: URL with a bare "Request body too large".
+    container = http_container(tmp_path, sock, http_max_body_mb=8)
+    photo = base64.b64encode(os.urandom(5 * 1024 * 1024)).decode()  # 6.7 MiB as text: over 4, under 8
+    async with serve_http(container, sock) as served:
+        session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
+        fits = await session.call("tools/call", {"name": "edit_image", "arguments": {
+            "prompt": "x", "images": [f"data:image/png;base64,{photo}"]}})
+        too_big = await http(served.mcp_url, "POST", {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "edit_image", "arguments": {"prompt": "x", "images": [f"data:image/png;base64,{photo * 2}"]}}},
+            {"Accept": "application/json, text/event-stream"})
+    # Through to the server (the random bytes are no image): refused for what they are, not for their size.
+    assert "not a PNG, JPEG or WEBP image" in json.dumps(fits), fits
+    assert too_big.status == 413
+    message = too_big.json()["error"]["message"]
+    assert "13.3 MiB" in message and "at most 8 MiB" in message and "data: URL" in message
