@@ -7,6 +7,7 @@ the images that were saved, since stdout could not carry them."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,8 @@ def writing_stdout(saved: Sequence[str] = ()) -> Iterator[None]:
     """Around what a command prints on stdout; `saved`: the images to name on stderr if that fails."""
     try:
         yield
+        if sys.stdout is None:  # started with fd 1 closed (`>&-`): print() wrote nothing, silently
+            raise OSError(errno.EBADF, "stdout is closed")
         sys.stdout.flush()  # piped, stdout is buffered: a failure shows only here
     except OSError as e:
         raise StdoutLost(e, saved) from None
@@ -34,8 +37,9 @@ def writing_stdout(saved: Sequence[str] = ()) -> Iterator[None]:
 
 def stdout_lost(lost: StdoutLost) -> int:
     """Say so (unless the reader just left) and return the exit code."""
-    with contextlib.suppress(OSError):  # the interpreter flushes stdout once more on the way out: let it land
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if sys.stdout is not None:
+        with contextlib.suppress(OSError):  # the interpreter flushes stdout once more on the way out: let it land
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if isinstance(lost.error, BrokenPipeError):
         return EXIT_PIPE_CLOSED
     kept = f" The image(s) are saved: {', '.join(lost.saved)}." if lost.saved else ""

@@ -261,3 +261,20 @@ def test_a_prompt_the_locale_cannot_decode_reaches_the_api_as_the_terminal_typed
                           env=server_env(cwd, LC_ALL="POSIX", PYTHONUTF8="0", PYTHONIOENCODING="utf-8"))
     assert made.returncode == 0, made.stderr.decode(errors="replace")
     assert json.loads(made.stdout)["prompt"] == "漢字の猫"
+
+
+def test_started_with_stdout_or_stdin_closed_it_says_so_and_names_the_saved_image(script, tmp_path):
+    # A launcher that closes the descriptors it does not use: a traceback, and the paid image's path lost.
+    cwd = shell_folder(tmp_path)
+
+    def closed(redirect: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", f'"$0" "$@" {redirect}', script, *args], cwd=cwd, env=server_env(cwd),
+                              capture_output=True, text=True, timeout=60)
+
+    made = closed(">&-", "generate", "a cat", "--quiet")
+    assert made.returncode == 2 and "Traceback" not in made.stderr
+    [saved] = list((cwd / "out").glob("*.png"))  # server_env's output folder
+    assert "cannot write to stdout (stdout is closed)" in made.stderr and str(saved) in made.stderr
+    for redirect in ("<&-", ">&-"):
+        served = closed(redirect)
+        assert served.returncode == 2 and "stdin or stdout is closed" in served.stderr, served.stderr
