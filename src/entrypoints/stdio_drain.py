@@ -27,6 +27,7 @@ from mcp_types import (
     JSONRPCRequest,
     JSONRPCResponse,
 )
+from mcp_types.methods import SPEC_CLIENT_METHODS
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,10 @@ class AnsweringReads(_Wrapped):
             raise
         if isinstance(item, ValidationError):
             await self._refuse(item)
+        elif isinstance(item, SessionMessage) and _request_without_id(item.message):
+            await self._send_refusal(INVALID_REQUEST, None, (
+                f"Invalid request: {item.message.method} was sent without a usable id (an integer or a string), "
+                "so it reads as a notification and no answer could reach you. Send it with an id."))
         self._exchange.read(item)
         return item
 
@@ -128,6 +133,9 @@ class AnsweringReads(_Wrapped):
             request_id = request_id if isinstance(request_id, int | str) else None
             code, message = INVALID_REQUEST, ("Invalid request: not a JSON-RPC 2.0 message (it needs "
                                               '"jsonrpc": "2.0", a "method" and, for a request, an "id").')
+        await self._send_refusal(code, request_id, message)
+
+    async def _send_refusal(self, code: int, request_id: int | str | None, message: str) -> None:
         log.warning("refused a line on stdin: %s", message)
         reply = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
         await self._answer(SessionMessage(reply))
@@ -150,6 +158,12 @@ class AnsweringWrites(_Wrapped):
             await self._inner.send(item)
         finally:  # sent, or it never will be (stdout gone): either way nothing more to wait for
             self._exchange.written(item)
+
+
+def _request_without_id(message: Any) -> bool:
+    """A request method parsed as a notification: its id was null, fractional or otherwise not an id, which the
+    parser drops, and the SDK then ignores the "notification" without a word."""
+    return isinstance(message, JSONRPCNotification) and message.method in SPEC_CLIENT_METHODS
 
 
 def answering_streams(read_stream: Any, write_stream: Any) -> tuple[AnsweringReads, AnsweringWrites]:

@@ -45,6 +45,8 @@ def _accepted(error: ErrorDetails) -> str:
         return "true or false"
     if kind.startswith("list_"):
         return "a list"
+    if kind.startswith(("dict_", "model_")):
+        return "an object"
     if kind == "value_error":  # our own validators say what is accepted
         return str(ctx.get("error", error["msg"])).rstrip(".")
     return error["msg"].rstrip(".").lower()

@@ -259,10 +259,12 @@ def test_lines_that_are_not_json_rpc_messages_are_answered_as_json_rpc_asks(tmp_
     # The SDK noted such lines at debug level only: the client waited for an answer that never came.
     done = subprocess.run([script], input="".join(line + "\n" for line in [
         json.dumps(OPENING[0]), "this is not json", '{"jsonrpc": "2.0", "id": 7}', '{"id": 8, "method": "ping"}',
+        '{"jsonrpc": "2.0", "id": null, "method": "ping"}', '{"jsonrpc": "2.0", "id": 1.5, "method": "ping"}',
         json.dumps({"jsonrpc": "2.0", "id": 9, "method": "ping"}),
     ]), capture_output=True, text=True, timeout=60, cwd=tmp_path, env=server_env(tmp_path))
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     errors = [(a["id"], a["error"]["code"]) for a in answers if "error" in a]
-    assert errors == [(None, -32700), (7, -32600), (8, -32600)]
+    # (an id of null or 1.5 is no id: the parser reads the line as a notification, which nothing answers)
+    assert errors == [(None, -32700), (7, -32600), (8, -32600), (None, -32600), (None, -32600)]
     assert {"id": 9, "jsonrpc": "2.0", "result": {}} in answers  # and it goes on serving
-    assert done.stderr.count("refused a line on stdin") == 3
+    assert done.stderr.count("refused a line on stdin") == 5
