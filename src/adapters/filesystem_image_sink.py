@@ -10,6 +10,7 @@ import re
 import secrets
 import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "gpt-image-2-mcp"
 UNSAFE_SWITCH = "GPT_IMAGE_2_ALLOW_UNSAFE_OUTPUT_DIR=1"
-_UNSAFE_PREFIX = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_PREFIX = re.compile(r"[^\w.-]+")
+"""What a file name's prefix may not hold: anything but letters and digits of any script, '_', '.' and '-' (so
+'Café' and '写真' stay as they are; separators, spaces and characters Windows forbids become '-')."""
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, at import, while single-threaded; mkstemp's 0600 is widened to what umask allows
 
@@ -153,7 +156,7 @@ class FilesystemImageSink(ImageSink):
                 ) from second
 
     def _filename(self, extension: str, prefix: str | None, label: str | None) -> str:
-        stem = _UNSAFE_PREFIX.sub("-", prefix or "").strip("-.")[:64] or "image"
+        stem = _UNSAFE_PREFIX.sub("-", unicodedata.normalize("NFC", prefix or "")).strip("-.")[:64] or "image"
         stamp = time.strftime("%Y%m%d-%H%M%S", self._clock())
         suffix = f"-{_UNSAFE_PREFIX.sub('-', label)}" if label else ""
         return f"{stem}-{stamp}-{secrets.token_hex(3)}{suffix}.{extension}"

@@ -27,7 +27,9 @@ ModerationArg = Annotated[Literal["auto", "low"], Field(description="Content mod
 OutputDir = Annotated[str | None, Field(description=(
     "Folder to save into: absolute, ~/..., or file://. A relative folder is taken inside the server's default "
     "output folder (never the server's working directory). Default: the server's output folder."))]
-Prefix = Annotated[str | None, Field(description="Filename prefix, e.g. 'logo' -> logo-20261124-150301-a1b2c3.png.")]
+Prefix = Annotated[str | None, Field(description=(
+    "Filename prefix, e.g. 'logo' -> logo-20261124-150301-a1b2c3.png. Letters and digits of any script are "
+    "kept; other characters become '-'."))]
 User = Annotated[str | None, Field(description="Stable end-user id for OpenAI abuse monitoring (safety_identifier).")]
 Inline = Annotated[Literal["preview", "full", "none"], Field(
     description="How the image appears in the result: 'preview' (downscaled, default), 'full' (original bytes when "

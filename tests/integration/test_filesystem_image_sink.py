@@ -22,6 +22,17 @@ def test_names_carry_time_random_suffix_and_label(tmp_path):
     assert Path(stored.path).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
+@pytest.mark.parametrize("prefix, stem", [
+    ("Café", "Café"), ("写真", "写真"), ("naïve logo", "naïve-logo"), ("Ελληνικά", "Ελληνικά"),
+    ("Cafe\u0301", "Café"),  # decomposed é: written composed, as the user typed it on another system
+    ("a/b\\c:d*e?", "a-b-c-d-e"), ("../..", "image"),
+])
+def test_a_prefix_keeps_letters_of_any_script_and_drops_what_a_file_name_cannot_hold(tmp_path, prefix, stem):
+    stored = FilesystemImageSink(default_dir=tmp_path).save(b"x", folder=str(tmp_path), extension="png",
+                                                             prefix=prefix, label=None)
+    assert stored.filename.startswith(f"{stem}-") and Path(stored.path).parent == tmp_path
+
+
 def test_nothing_is_ever_overwritten_and_no_temporary_file_is_left(tmp_path, monkeypatch):
     sink = FilesystemImageSink(default_dir=tmp_path)
     monkeypatch.setattr("secrets.token_hex", lambda n: "ab" * n)  # force the same name every time
