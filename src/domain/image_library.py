@@ -14,7 +14,9 @@ PAGE_SIZE = 50
 
 class ImageLibrary:
     """Reads go through the sink's checked read-back, so only the very file the server wrote is served. A
-    catalogued image whose file is gone reads as a clear error and is dropped from the catalogue."""
+    catalogued image whose file is not there reads as a clear error and is left out of listings, but stays in
+    the catalogue: a disk that is not mounted, a share that is down or a file moved away and back brings it
+    back, link and all (a listing that dropped it lost it for good)."""
 
     def __init__(self, catalogue: ImageCatalogue, sink: ImageSink, codec: ImageCodec) -> None:
         self._catalogue = catalogue
@@ -22,9 +24,9 @@ class ImageLibrary:
         self._codec = codec
 
     async def page(self, owner: str, cursor: str | None = None, limit: int = PAGE_SIZE) -> ImagePage:
-        """Up to `limit` of the owner's images whose files are still there, newest first. Gone ones are dropped
-        and the page is filled from further on: each fetch asks for exactly what is missing, so the cursor of
-        the last one is where the next page starts."""
+        """Up to `limit` of the owner's images whose files are there, newest first. Others are left out and the
+        page is filled from further on: each fetch asks for exactly what is missing, so the cursor of the last
+        one is where the next page starts."""
         intact: list[ImageRecord] = []
         while True:
             page = await self._catalogue.page(owner, cursor, limit - len(intact))
@@ -35,9 +37,6 @@ class ImageLibrary:
 
     async def _still_there(self, owner: str, records: tuple[ImageRecord, ...]) -> list[ImageRecord]:
         there = await asyncio.to_thread(lambda: [self._sink.is_intact(r.image) for r in records])
-        for record, kept in zip(records, there, strict=True):
-            if not kept:
-                await self._catalogue.remove(owner, record.image_id)
         return [record for record, kept in zip(records, there, strict=True) if kept]
 
     async def read(self, owner: str, image_id: str) -> tuple[ImageRecord, bytes]:
@@ -45,8 +44,9 @@ class ImageLibrary:
         try:
             data = await asyncio.to_thread(self._sink.read_back, record.image)
         except ImageServerError as e:
-            await self._catalogue.remove(owner, image_id)
-            raise ImageNotFound(f"Image {image_id} is catalogued but its file cannot be served: {e}") from e
+            raise ImageNotFound(f"Image {image_id} is catalogued but its file cannot be served: {e} If the file "
+                                "comes back as it was (a disk mounted again, a file moved back), so does this "
+                                "link.") from e
         return record, data
 
     async def preview(self, owner: str, image_id: str, max_edge: int, max_bytes: int) -> tuple[ImageRecord, Preview]:

@@ -135,15 +135,21 @@ async def test_resources_list_pages_through_images_and_new_images_are_announced(
     assert seen.count("ResourceListChangedNotification") == 3
 
 
-async def test_an_image_whose_file_is_gone_reads_as_a_clear_error_and_leaves_the_list(tmp_path, state_env):
+async def test_an_image_whose_file_is_away_reads_as_a_clear_error_leaves_the_list_and_comes_back_with_it(
+        tmp_path, state_env):
     async with stdio_client(tmp_path, **state_env) as client:
         kept = await client.call_tool("generate_image", {"prompt": "kept", "inline": "none"})
-        gone = await client.call_tool("generate_image", {"prompt": "gone", "inline": "none"})
-        Path(gone.structured_content["images"][0]["file_path"]).unlink()
+        away = await client.call_tool("generate_image", {"prompt": "away", "inline": "none"})
+        image = away.structured_content["images"][0]
+        Path(image["file_path"]).rename(tmp_path / "elsewhere.png")  # a disk unmounted, a file moved away
         with pytest.raises(Exception, match="cannot be served"):
-            await client.read_resource(gone.structured_content["images"][0]["uri"])
+            await client.read_resource(image["uri"])
         listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        (tmp_path / "elsewhere.png").rename(image["file_path"])  # and back, as it was
+        back = await client.read_resource(image["uri"])
+        listed_again = [str(r.uri) for r in (await client.list_resources()).resources]
     assert listed == [kept.structured_content["images"][0]["uri"]]
+    assert back.contents and listed_again == [image["uri"], kept.structured_content["images"][0]["uri"]]
 
 
 def test_a_page_of_images_is_filled_past_the_ones_whose_files_are_gone(tmp_path, state_env, script):
