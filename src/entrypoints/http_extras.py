@@ -11,6 +11,7 @@ from mcp.server.mcpserver import MCPServer
 from .auth import AuthSetup, ScopesMiddleware, auth_setup
 from .container import Container
 from .download_links import DownloadLinks, add_download_route
+from .http_server import MCP_PATH
 from .metrics import Metrics, MetricsMiddleware, add_metrics_route
 from .settings import Settings
 from .use_cases import UseCases
@@ -33,12 +34,15 @@ def http_extras(container: Container, use_cases: UseCases, tools: frozenset[str]
 
 
 def download_links(settings: Settings) -> DownloadLinks | None:
-    """Links only with a signing key; they point at the public URL's origin (loopback without one)."""
+    """Links only with a signing key; they point where the public URL serves /mcp from (loopback without one): a
+    service published under a prefix (https://example.com/team-a/mcp) keeps it in its links."""
     if settings.url_signing_key is None:
         return None
     if settings.public_url:
         parts = urlsplit(settings.public_url)
-        base = f"{parts.scheme}://{parts.netloc}"
+        path = parts.path.rstrip("/")
+        prefix = path[: -len(MCP_PATH)] if path.endswith(MCP_PATH) else path
+        base = f"{parts.scheme}://{parts.netloc}{prefix}"
     else:
         base = f"http://127.0.0.1:{settings.http_port}"
     return DownloadLinks(settings.url_signing_key.get_secret_value().encode(), base, settings.url_ttl_s)

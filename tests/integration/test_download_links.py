@@ -103,3 +103,18 @@ async def test_without_a_signing_key_there_are_no_links(tmp_path, sock):
         route = await http(f"{served.base}/images/{result.structured_content['images'][0]['image_id']}")
     assert result.structured_content["images"][0]["download_url"] is None
     assert route.status == 404
+
+
+@pytest.mark.parametrize("public_url, base", [
+    ("https://images.example.com", "https://images.example.com/images/"),
+    ("https://images.example.com/mcp", "https://images.example.com/images/"),
+    ("https://example.com/team-a/mcp", "https://example.com/team-a/images/"),  # behind a shared reverse proxy
+    ("https://example.com/team-a/", "https://example.com/team-a/images/"),
+])
+def test_links_keep_the_path_prefix_the_service_is_published_under(public_url, base):
+    from gpt_image_2_mcp.entrypoints.http_extras import download_links
+    from gpt_image_2_mcp.entrypoints.settings import Settings
+
+    links = download_links(Settings(public_url=public_url, url_signing_key="s" * 40, transport="http",
+                                    output_dir="/srv/images"))
+    assert links.url("img_1", "alice").startswith(base + "img_1?")
