@@ -33,6 +33,9 @@ class Placement:
     inline: str = "preview"
     """How the caller will be shown the images ("preview", "full" or "none"), so that only the work its result
     needs is started early."""
+    safety_identifier: str | None = None
+    """Who OpenAI's abuse monitoring should hold responsible, when the server knows (an authenticated remote
+    caller): it replaces the caller's own `user` argument, which anyone could set to anyone."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ class ImageTools:
         arguments = dict(locals())
 
         async def call(placement: Placement, progress: ProgressReporter) -> Outcome:
-            options = render_overrides(arguments).apply_to(RenderOptions())
+            options = render_overrides(arguments, placement).apply_to(RenderOptions())
             request = GenerationRequest(prompt, options, Moderation(moderation))
             return await (await self._use_cases.generate())(request, placement, progress)
 
@@ -79,7 +79,7 @@ class ImageTools:
         arguments = dict(locals())
 
         async def call(placement: Placement, progress: ProgressReporter) -> Outcome:
-            options = render_overrides(arguments).apply_to(RenderOptions())
+            options = render_overrides(arguments, placement).apply_to(RenderOptions())
             inputs = EditInputs(tuple(images), mask)
             return await (await self._use_cases.edit())(prompt, inputs, options, placement, progress)
 

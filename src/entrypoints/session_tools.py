@@ -67,7 +67,7 @@ class SessionTools:
         arguments = dict(locals())
 
         async def call(placement: Placement, progress: ProgressReporter) -> Outcome:
-            options = render_overrides(arguments).apply_to(RenderOptions())
+            options = render_overrides(arguments, placement).apply_to(RenderOptions())
             sessions = await self._use_cases.sessions()
             return await sessions.start(prompt, EditInputs(tuple(images), mask), options, placement, progress)
 
@@ -88,8 +88,8 @@ class SessionTools:
 
         async def call(placement: Placement, progress: ProgressReporter) -> Outcome:
             sessions = await self._use_cases.sessions()
-            return await sessions.continue_(session_id, prompt, render_overrides(arguments), from_turn, mask,
-                                            placement, progress)
+            overrides = render_overrides(arguments, placement)
+            return await sessions.continue_(session_id, prompt, overrides, from_turn, mask, placement, progress)
 
         return await self._runner.run(ctx, "continue_edit_session", arguments, call)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -30,7 +31,9 @@ OutputDir = Annotated[str | None, Field(description=(
 Prefix = Annotated[str | None, Field(description=(
     "Filename prefix, e.g. 'logo' -> logo-20261124-150301-a1b2c3.png. Letters and digits of any script are "
     "kept; other characters become '-'."))]
-User = Annotated[str | None, Field(description="Stable end-user id for OpenAI abuse monitoring (safety_identifier).")]
+User = Annotated[str | None, Field(max_length=64, description=(
+    "Stable end-user id for OpenAI abuse monitoring (safety_identifier), up to 64 characters. Over HTTP with "
+    "sign-in the server sets it from the signed-in user instead."))]
 Inline = Annotated[Literal["preview", "full", "none"], Field(
     description="How the image appears in the result: 'preview' (downscaled, default), 'full' (original bytes when "
                 "small enough, else a preview) or 'none' (paths and links only).")]
@@ -69,13 +72,18 @@ _NOT_IDENTITY = frozenset({"ctx", "self", "inline", "idempotency_key", "confirm_
 """Arguments that do not change what is made: two calls that differ only in these are the same call."""
 
 
-def render_overrides(arguments: Mapping[str, Any]) -> RenderOverrides:
-    """The output settings among a tool's arguments; an argument a tool does not have stays unset."""
-    return RenderOverrides.parse(**{name: arguments.get(name) for name in _RENDER_FIELDS})
+def render_overrides(arguments: Mapping[str, Any], where: Placement | None = None) -> RenderOverrides:
+    """The output settings among a tool's arguments; an argument a tool does not have stays unset. The server's
+    safety identifier for the caller, if it has one, stands in for `user`."""
+    given = {name: arguments.get(name) for name in _RENDER_FIELDS}
+    if where is not None and where.safety_identifier:
+        given["user"] = where.safety_identifier
+    return RenderOverrides.parse(**given)
 
 
 def placement(
-    arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner: str, confirm: CostConfirmer | None = None
+    arguments: Mapping[str, Any], roots: tuple[str, ...] | None, owner: str, confirm: CostConfirmer | None = None,
+    safety_identifier: str | None = None,
 ) -> Placement:
     """Whose images a tool call makes and where they go, from its arguments and the client's roots."""
     return Placement(
@@ -86,7 +94,14 @@ def placement(
         owner=owner,
         confirm=confirm,
         inline=arguments.get("inline") or "preview",
+        safety_identifier=safety_identifier,
     )
+
+
+def safety_identifier_of(owner: str) -> str:
+    """An authenticated user's safety identifier: stable, and naming nobody to OpenAI (a digest, as its docs
+    advise for user names and e-mail addresses)."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
 
 
 def call_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from .presentation import Presenter
 from .progress import with_progress
 from .protocol_errors import for_caller
 from .settings import Settings
-from .tool_arguments import call_arguments, identity, placement, requested
+from .tool_arguments import call_arguments, identity, placement, requested, safety_identifier_of
 from .tool_outputs import ImageToolOutput
 from .use_cases import UseCases
 
@@ -120,7 +120,9 @@ class ToolRunner:
         try:
             owner = owner_of(ctx)
             asking = Asking()
-            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments, asking))
+            signed_in = self.remote and owner != LOCAL_OWNER
+            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments, asking),
+                              safety_identifier_of(owner) if signed_in else None)
             submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None

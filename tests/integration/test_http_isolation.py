@@ -3,6 +3,9 @@ the real HTTP protocol (two users of the tokens file, one server, one state stor
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from gpt_image_2_mcp.adapters.tokens_file_verifier import new_token
@@ -176,3 +179,29 @@ async def _spend_as_two_users(fake, tmp_path, sock, alice_token, bob_token):
         second = await _in_thread(spend, alice, "two")
         bobs = await _in_thread(spend, bob, "three")
     return first, second, bobs
+
+
+async def test_openai_is_told_the_signed_in_user_not_whoever_the_caller_claims_to_be(tmp_path, sock):
+    # The safety identifier is what OpenAI holds responsible for abuse: bob may not pin his calls on alice.
+    from tests.fakes.fake_openai_server import FakeOpenAIServer
+
+    alice_token, alice_line = new_token("alice")
+    bob_token, bob_line = new_token("bob")
+    (tmp_path / "tokens").write_text(f"{alice_line}\n{bob_line}\n")
+    with FakeOpenAIServer() as fake:
+        container = make_container(backend="openai", api_key="sk-test-safety-0123456789", base_url=fake.base_url,
+                                   output_dir=str(tmp_path / "out"), state_url="memory://", transport="http",
+                                   http_port=sock.getsockname()[1], auth_tokens_file=str(tmp_path / "tokens"))
+        async with serve_http(container, sock) as served:
+            alice, bob = await _opened(served.mcp_url, alice_token), await _opened(served.mcp_url, bob_token)
+            for session, claimed in ((bob, "alice@example.com"), (bob, None), (alice, None)):
+                arguments = {"prompt": f"x {claimed}", "quality": "low", "inline": "none", "user": claimed}
+                answer = await _in_thread(tool, session, "generate_image", arguments)
+                assert not answer.get("isError"), answer
+            long = await _in_thread(lambda: refused(bob.post("tools/call", {"name": "generate_image", "arguments": {
+                "prompt": "x", "user": "u" * 65}})))
+        sent = [r.json.get("safety_identifier") for r in fake.requests_to("/v1/images/generations")]
+    bobs_claim, bobs_own, alices = sent
+    assert bobs_claim == bobs_own and re.fullmatch(r"[0-9a-f]{32}", bobs_own) and alices != bobs_own
+    assert "alice@example.com" not in json.dumps(sent)
+    assert "`user`" in long and "64" in long
