@@ -20,7 +20,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from gpt_image_2_mcp.adapters.redaction import scrub, scrub_all
-from gpt_image_2_mcp.domain.errors import ImageServerError
+from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 from gpt_image_2_mcp.domain.job_runner import JobCall, Submission
 from gpt_image_2_mcp.domain.jobs import IDEMPOTENCY_WINDOW_S, Job, JobStatus, fingerprint
 from gpt_image_2_mcp.domain.outcomes import Outcome, Placement
@@ -232,7 +232,20 @@ class ToolRunner:
                            arguments=call_arguments(arguments), idempotency_key=key,
                            **({"ttl_ms": ttl} if ttl else {}))
         jobs = await self._use_cases.jobs()
-        return await jobs.submit(job_call, lambda progress: call(where, progress))
+        return await jobs.submit(job_call, lambda progress: self._worded_for_caller(call(where, progress)))
+
+    async def _worded_for_caller(self, work: Awaitable[Outcome]) -> Outcome:
+        """The call's errors as its caller may read them, before the job records them: a job's error is shown
+        to every replica's tasks/get and tasks/result, so a remote caller's must not name the state store's
+        address or the operator's settings (those go to the log)."""
+        try:
+            return await work
+        except StateStoreError as e:
+            if not self.remote:
+                raise
+            worded = StateStoreError(for_caller(e, remote=True))
+            worded.saved_paths = e.saved_paths
+            raise worded from e
 
     async def _wait(self, ctx: Context, submission: Submission, asking: Asking) -> Job:
         jobs = await self._use_cases.jobs()

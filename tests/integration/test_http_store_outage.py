@@ -4,10 +4,12 @@ request's: an internal error that says what is wrong, and 503 on a download link
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 from mcp.types import INTERNAL_ERROR
 
-from tests.conftest import make_container
+from tests.conftest import make_container, write_png
 from tests.http_harness import RawMcpSession, bound_socket, http, serve_http
 from tests.redis_server import RedisServer
 
@@ -43,3 +45,32 @@ async def test_with_the_store_down_resources_and_tasks_are_internal_errors_and_l
     assert tool["result"]["isError"] and "state store is not answering just now" in told and "redis" not in told
     assert link.status == 503 and link.headers.get("retry-after") == "5"
     assert "try the link again" in link.body.decode() and "redis" not in link.body.decode().lower()
+
+
+async def test_a_store_failure_inside_a_running_call_reaches_a_remote_caller_without_the_stores_address(tmp_path):
+    # The session's record fails when the turn's image arrives: the job records the error, and every replica
+    # shows it (tasks/result, get_image_job) for the job's whole life; it must be worded for the caller.
+    redis, sock = RedisServer().start(), bound_socket()
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url=redis.url,
+                               transport="http", http_port=sock.getsockname()[1], fake_latency_ms=1500)
+    try:
+        async with serve_http(container, sock) as served:
+            session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
+            (tmp_path / "out").mkdir(exist_ok=True)
+            image = str(write_png(tmp_path / "out" / "in.png", (64, 64)))  # over HTTP: inside the folder
+            async with anyio.create_task_group() as group:
+                answers = []
+
+                async def start() -> None:
+                    answers.append(await session.call("tools/call", {"name": "start_edit_session", "arguments": {
+                        "prompt": "x", "images": [image], "inline": "none"}}))
+
+                group.start_soon(start)
+                await anyio.sleep(0.7)  # the call is in the backend now
+                redis.stop()
+    finally:
+        redis.stop()
+    told = answers[0]["result"]["content"][0]["text"]
+    assert answers[0]["result"]["isError"] and "state store is not answering just now" in told, told
+    assert "redis" not in told.lower() and "saved at: " in told
+    assert Path(told.rsplit("saved at: ", 1)[1].rstrip(".")).is_file()
