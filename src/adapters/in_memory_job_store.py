@@ -39,7 +39,8 @@ class InMemoryJobStore(JobStore):
         # No await between these reads and the write: atomic here.
         by_key = None if job.idempotency_key is None else self._newest(job.owner, seen.key_since,
                                                                          idempotency_key=job.idempotency_key)
-        by_fingerprint = self._newest(job.owner, seen.fingerprint_since, fingerprint=job.fingerprint)
+        by_fingerprint = None if seen.fingerprint_since is None else self._newest(
+            job.owner, seen.fingerprint_since, fingerprint=job.fingerprint)
         if seen.overtaken(id_or_none(by_key), id_or_none(by_fingerprint)):
             return False
         self._owners.setdefault(job.owner, {})[job.job_id] = dataclasses.replace(job)

@@ -85,7 +85,9 @@ class RedisJobStore(JobStore):
 
         async def attempt(pipe: Pipeline) -> bool:
             by_key = None if keys.key_set is None else await self._newest(job.owner, keys.key_set, seen.key_since)
-            if seen.overtaken(by_key, await self._newest(job.owner, keys.fingerprint_set, seen.fingerprint_since)):
+            by_fingerprint = None if seen.fingerprint_since is None else await self._newest(
+                job.owner, keys.fingerprint_set, seen.fingerprint_since)
+            if seen.overtaken(by_key, by_fingerprint):
                 return False
             pipe.multi()
             await self._save(**self._save_arguments(job), client=pipe)  # queued: runs at EXEC

@@ -78,7 +78,9 @@ class SqliteJobStore(JobStore):
         def add(connection: sqlite3.Connection) -> bool:
             by_key = None if job.idempotency_key is None else newest(
                 connection, seen.key_since, idempotency_key=job.idempotency_key)
-            if seen.overtaken(by_key, newest(connection, seen.fingerprint_since, fingerprint=job.fingerprint)):
+            by_fingerprint = None if seen.fingerprint_since is None else newest(
+                connection, seen.fingerprint_since, fingerprint=job.fingerprint)
+            if seen.overtaken(by_key, by_fingerprint):
                 return False
             connection.execute(UPSERT, row_of(job))
             return True

@@ -142,7 +142,7 @@ def job_to_json(job: Job) -> dict[str, Any]:
         "outcome": None if job.outcome is None else outcome_to_json(job.outcome), "error": job.error,
         "is_error": job.is_error, "idempotency_key": job.idempotency_key, "holder": job.holder,
         "alive_at": job.alive_at, "delivered": job.delivered, "cancel_requested": job.cancel_requested,
-        "callers_elsewhere": job.callers_elsewhere, "arguments": job.arguments,
+        "callers_elsewhere": job.callers_elsewhere, "arguments": job.arguments, "shares": job.shares,
     }
 
 
@@ -156,7 +156,7 @@ def job_from_json(data: dict[str, Any]) -> Job:
         is_error=data.get("is_error", False), idempotency_key=data.get("idempotency_key"),
         holder=data.get("holder", ""), alive_at=data.get("alive_at", 0.0), delivered=data.get("delivered", False),
         cancel_requested=data.get("cancel_requested", False), callers_elsewhere=data.get("callers_elsewhere", 0),
-        arguments=data.get("arguments") or {},
+        arguments=data.get("arguments") or {}, shares=data.get("shares"),
     )
 
 

@@ -10,9 +10,9 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .errors import IdempotencyConflict, ImageServerError
+from .errors import IdempotencyConflict, ImageServerError, JobNotFound
 from .jobs import (
     IDEMPOTENCY_WINDOW_S,
     UNCLAIMED_WINDOW_S,
@@ -23,6 +23,7 @@ from .jobs import (
     Precedents,
     Submission,
     has_ended,
+    key_alias,
     new_job_id,
     replay_note,
     this_process,
@@ -100,6 +101,8 @@ class JobRunner:
                         if (started := await self._start(call, work, seen)) is not None:
                             return started
                         continue  # overtaken by another process: its job is there to join now
+                    if not await self._bind_key(call, reused, seen):
+                        continue  # the key was used elsewhere meanwhile: what it leads to now decides
                     return await self._count_in(reused)
                 raise ImageServerError("Identical calls kept starting in other server processes at the same moment, "
                                        "so this one started none; call again (nothing was paid for it).")
@@ -189,7 +192,8 @@ class JobRunner:
 
     async def page(self, owner: str, cursor: str | None = None, limit: int = 50) -> JobPage:
         page = await self._store.page(owner, cursor, limit)
-        return JobPage(tuple(self._judged(job) for job in page.jobs), page.next_cursor)
+        jobs = tuple(self._judged(job) for job in page.jobs if job.shares is None)  # a key's alias is no call
+        return JobPage(jobs, page.next_cursor)
 
     async def cancel(self, owner: str, job_id: str) -> Job:
         """Stop a working job: here at once (the API request is aborted), elsewhere at its next heartbeat."""
@@ -250,7 +254,7 @@ class JobRunner:
     async def _heard_again(self, seen: Precedents, doubted: set[str]) -> bool:
         """Before a silent job is judged dead and its call paid again: its holder may be alive and have been
         unable to reach the store (an outage stops every heartbeat). Give it two beats to be heard."""
-        for job in (seen.by_key, seen.by_fingerprint):
+        for job in (seen.keyed, seen.by_fingerprint):
             if job is not None and job.job_id not in doubted and self._silent(job):
                 doubted.add(job.job_id)
                 return await self._speaks_within(job, 2 * self._heartbeat_s)
@@ -270,14 +274,31 @@ class JobRunner:
     async def _precedents(self, call: JobCall) -> Precedents:
         now = self._clock()
         key_since, fingerprint_since = now - IDEMPOTENCY_WINDOW_S, now - UNCLAIMED_WINDOW_S
-        by_key = None
+        by_key = keyed = None
         if call.idempotency_key is not None:
-            by_key = await self._store.find(call.owner, idempotency_key=call.idempotency_key, since=key_since)
+            by_key = keyed = await self._store.find(call.owner, idempotency_key=call.idempotency_key, since=key_since)
+            if by_key is not None and by_key.shares is not None:  # the key's alias: the job it joined
+                try:
+                    keyed = await self._store.get(call.owner, by_key.shares)
+                except JobNotFound:
+                    keyed = None
         by_fingerprint = await self._store.find(call.owner, fingerprint=call.fingerprint, since=fingerprint_since)
-        return Precedents(key_since, by_key, fingerprint_since, by_fingerprint)
+        return Precedents(key_since, by_key, fingerprint_since, by_fingerprint, keyed)
+
+    async def _bind_key(self, call: JobCall, reused: Submission, seen: Precedents) -> bool:
+        """A keyed call that joined (or was handed) a job its key does not lead to yet: bind the key to that job,
+        so a retry with the key gets it too. False if another process used the key meanwhile (look again)."""
+        job = reused.job
+        if call.idempotency_key is None or job.idempotency_key == call.idempotency_key:
+            return True
+        if seen.keyed is not None and seen.keyed.job_id == job.job_id:
+            return True
+        alias = key_alias(call, job, self._clock())
+        return await self._store.add_unless_overtaken(alias, replace(seen, fingerprint_since=None,
+                                                                     by_fingerprint=None))
 
     def _reuse(self, call: JobCall, seen: Precedents) -> Submission | None:
-        if (earlier := seen.by_key) is not None:
+        if (earlier := seen.keyed) is not None:
             if earlier.fingerprint != call.fingerprint or earlier.tool != call.tool:
                 raise IdempotencyConflict(
                     f"The idempotency_key {call.idempotency_key!r} was used for a different call (job "

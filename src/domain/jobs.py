@@ -76,6 +76,9 @@ class Job:
     some, the holder goes on when its own callers go away."""
     arguments: dict[str, Any] = field(default_factory=dict)
     """The call's arguments as given (how the result is shown: inline mode), never secrets."""
+    shares: str | None = None
+    """Set on a key's alias: a keyed call that joined (or was handed) another call's job, `shares` being that
+    job's id. It makes the key find that job, as a key finds the job it started."""
 
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at
@@ -153,12 +156,24 @@ class Precedents:
 
     key_since: float
     by_key: Job | None
-    fingerprint_since: float
+    fingerprint_since: float | None
+    """None: the fingerprint is not looked at (a key's alias, which only binds the key)."""
     by_fingerprint: Job | None
+    keyed: Job | None = None
+    """The job the key leads to: `by_key` itself, or the job a key alias shares (None if that one is gone)."""
 
     def overtaken(self, newest_by_key: str | None, newest_by_fingerprint: str | None) -> bool:
         """Whether the store's newest jobs (their ids, as they stand now) differ from those seen."""
         return (newest_by_key, newest_by_fingerprint) != (id_or_none(self.by_key), id_or_none(self.by_fingerprint))
+
+
+def key_alias(call: JobCall, shared: Job, now: float) -> Job:
+    """The record that binds `call`'s idempotency key to the job it shares: never run, never listed. Its
+    fingerprint is empty, so identical calls never find it instead of the job itself."""
+    return Job(job_id=new_job_id(), owner=call.owner, tool=call.tool, fingerprint="", created_at=now,
+               ttl_ms=IDEMPOTENCY_WINDOW_S * 1000, status=JobStatus.COMPLETED,
+               status_message=f"the idempotency key's link to job {shared.job_id}",
+               idempotency_key=call.idempotency_key, shares=shared.job_id)
 
 
 def id_or_none(job: Job | None) -> str | None:

@@ -185,9 +185,9 @@ class JobStore(Protocol):
     @abstractmethod
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
         """Store a new job only if the owner's newest live jobs with its idempotency key (when it has one,
-        created since seen.key_since) and with its fingerprint (since seen.fingerprint_since) are still those
-        `seen` names, in one atomic step for every process on the store. False, storing nothing, when another
-        process added such a job meanwhile."""
+        created since seen.key_since) and with its fingerprint (since seen.fingerprint_since, unless that is
+        None) are still those `seen` names, in one atomic step for every process on the store. False, storing
+        nothing, when another process added such a job meanwhile."""
 
     @abstractmethod
     async def request_cancel(self, owner: str, job_id: str) -> Job:

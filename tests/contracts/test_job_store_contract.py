@@ -170,3 +170,16 @@ async def test_a_holders_save_keeps_what_other_processes_asked_of_the_job(job_st
     await other.count_caller_elsewhere("alice", "job_0404", +1)  # gone or never there: nothing is made
     with pytest.raises(JobNotFound):
         await holder.get("alice", "job_0404")
+
+
+async def test_an_add_that_binds_only_a_key_looks_only_at_the_key(job_store):
+    # A key's alias has no fingerprint of its own to compete on: only another job with its key overtakes it.
+    jobs = job_store.jobs()
+    await jobs.add(job(1, created_at=NOW - 1))  # the shared job, fingerprint fp1, no key
+    seen = Precedents(NOW - 100, None, None, None)
+    alias = job(4, fingerprint="", idempotency_key="order-9", shares="job_0001")
+    await jobs.add(job(7, created_at=NOW - 1))  # a newer job with fp1: no matter to the alias
+    assert await job_store.jobs().add_unless_overtaken(alias, seen)
+    found = await job_store.jobs().find("alice", idempotency_key="order-9")
+    assert (found.job_id, found.shares) == ("job_0004", "job_0001")
+    assert not await job_store.jobs().add_unless_overtaken(job(10, fingerprint="", idempotency_key="order-9"), seen)

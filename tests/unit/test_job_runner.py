@@ -210,6 +210,23 @@ async def test_a_caller_in_another_process_gets_the_result_after_the_starting_ca
     assert finished.status is JobStatus.COMPLETED and finished.outcome is not None and work.made == 1
 
 
+async def test_a_keyed_call_that_joined_another_binds_its_key_so_a_retry_gets_the_same_result():
+    # The key's promise: a retry with it returns what the first call got, though that call joined another's job.
+    store = InMemoryJobStore()
+    here, work = JobRunner(store, instance="here"), Work()
+    there = JobRunner(store, instance="there")
+    plain = await here.submit(call(), work)  # no key
+    keyed = await there.submit(call(key="order-42"), work)  # the same call with a key, on another replica
+    assert keyed.job.job_id == plain.job.job_id
+    work.release.set()
+    await here.wait("alice", plain.job.job_id, 5)
+    retried = await there.submit(call(key="order-42"), work)  # the client lost the answer and retries
+    assert retried.job.job_id == plain.job.job_id and "idempotency_key" in (retried.note or "")
+    with pytest.raises(IdempotencyConflict, match="order-42"):  # the key with other arguments
+        await there.submit(call(fingerprint="other", key="order-42"), work)
+    assert work.made == 1 and [j.job_id for j in (await here.page("alice")).jobs] == [plain.job.job_id]
+
+
 class StoreThatGoesDown(InMemoryJobStore):
     """The job store while its server restarts: every write fails until it is back."""
 
