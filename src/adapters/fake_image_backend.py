@@ -14,7 +14,7 @@ import anyio.to_thread
 from PIL import Image, ImageDraw, ImageOps
 
 from gpt_image_2_mcp.domain.ports import ImageBackend, PartialImageHandler
-from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost
+from gpt_image_2_mcp.domain.pricing import PER_MILLION, estimate_image_cost, input_image_tokens
 from gpt_image_2_mcp.domain.render_settings import Background, OutputFormat, RenderOptions
 from gpt_image_2_mcp.domain.values import (
     BackendResult,
@@ -111,7 +111,7 @@ class FakeImageBackend(ImageBackend):
         # The session and turn let a user check by eye which turn an edit continued from.
         caption = f"session {request.session_id}" if request.session_id else ""
         caption += f" · turn {request.turn}" if caption and request.turn is not None else ""
-        image_tokens = sum(max(1, i.width * i.height // 1_048_576) * 1024 for i in request.images)
+        image_tokens = sum(input_image_tokens(i.width, i.height) for i in request.images)
         scene = Scene(request.prompt, size, label, caption, source)
         return await self._produce(scene, request.options, image_tokens, on_partial)
 

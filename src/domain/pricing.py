@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .render_settings import ImageSize, Quality, RenderOptions
 from .values import Usage
 
@@ -45,9 +47,24 @@ def estimate_image_cost(size: ImageSize, quality: Quality) -> float:
     return base * pixels / base_pixels
 
 
-def estimate_cost(options: RenderOptions) -> float:
-    """Pre-flight estimate for a whole call."""
-    return round(estimate_image_cost(options.size, options.quality) * options.n, 6)
+TOKENS_PER_INPUT_MEGAPIXEL = 1024
+"""Image input tokens a reference image is counted at, per megapixel begun (an approximation; the API's usage
+then says what it really was)."""
+PARTIAL_IMAGE_TOKENS = 100
+"""The extra output tokens each streamed partial image costs."""
+
+
+def input_image_tokens(width: int, height: int) -> int:
+    return max(1, -(-width * height // 1_048_576)) * TOKENS_PER_INPUT_MEGAPIXEL
+
+
+def estimate_cost(options: RenderOptions, input_sizes: Sequence[tuple[int, int]] = ()) -> float:
+    """Pre-flight estimate for a whole call: its output images, their partial images and, for an edit, its
+    reference images (16 large ones cost more than the image made from them)."""
+    images = estimate_image_cost(options.size, options.quality) * options.n
+    partials = options.partial_images * PARTIAL_IMAGE_TOKENS * PER_MILLION["image_out"] / 1_000_000
+    inputs = sum(input_image_tokens(w, h) for w, h in input_sizes) * PER_MILLION["image_in"] / 1_000_000
+    return round(images + partials + inputs, 6)
 
 
 def cost_from_usage(usage: Usage) -> float:

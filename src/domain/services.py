@@ -124,7 +124,8 @@ class ImageWorkflow:
         progress: ProgressReporter,
     ) -> Outcome:
         options = request.options
-        estimate = estimate_cost(options)
+        inputs = [(image.width, image.height) for image in request.images] if isinstance(request, EditRequest) else []
+        estimate = estimate_cost(options, inputs)
         log.debug("%s: pre-flight estimate $%.4f for %s", kind, estimate, options.applied())
         booked = await self._spend.authorize(placement.owner, kind.value, estimate, placement.confirm)
         steps = options.partial_images + 2

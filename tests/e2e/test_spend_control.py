@@ -15,7 +15,7 @@ from mcp.client import Client
 from mcp.types import ElicitResult
 
 from gpt_image_2_mcp.entrypoints.mcp_server import build_server
-from tests.conftest import make_container
+from tests.conftest import make_container, write_png
 from tests.e2e.conftest import server_env, stdio_client
 from tests.fakes.fake_openai_server import FakeOpenAIServer, Scripted, encoded_b64
 
@@ -46,6 +46,17 @@ async def test_a_call_past_the_daily_budget_is_refused_before_any_request_with_t
     text = refused.content[0].text
     assert "$0.2110" in text and "$0.10 budget" in text and "GPT_IMAGE_2_BUDGET_USD_PER_DAY" in text
     assert not cheap.is_error and generated(fake) == 1
+
+
+async def test_an_edit_of_many_large_references_is_estimated_with_them_and_refused_by_the_budget(fake, tmp_path):
+    # The references are billed as image input tokens: 16 of 2 MP cost far more than the low-quality image made.
+    images = [str(write_png(tmp_path / f"ref{i}.png", (2048, 1024))) for i in range(16)]
+    async with stdio_client(tmp_path, **env_for(fake, tmp_path, GPT_IMAGE_2_BUDGET_USD_PER_DAY="0.05")) as client:
+        refused = await client.call_tool("edit_image", {"prompt": "x", "images": images, "quality": "low",
+                                                        "size": "1024x1024", "inline": "none"})
+    assert refused.is_error and "GPT_IMAGE_2_BUDGET_USD_PER_DAY" in refused.content[0].text
+    assert "$0.2681" in refused.content[0].text  # $0.0060 for the image, $0.2621 for its references
+    assert fake.requests_to("/v1/images/edits") == []
 
 
 async def test_the_ledger_totals_match_the_costs_the_results_reported(fake, tmp_path, script):

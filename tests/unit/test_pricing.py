@@ -36,3 +36,13 @@ def test_usage_is_priced_per_token_kind():
 def test_host_model_text_is_priced_when_known():
     usage = Usage(host_model="gpt-4.1-mini", host_input_tokens=1_000_000, host_output_tokens=1_000_000)
     assert cost_from_usage(usage) == pytest.approx(0.40 + 1.60)
+
+
+def test_the_estimate_counts_reference_images_and_partial_images():
+    # 16 references of 2 MP each: 32,768 image input tokens ($0.26), more than the low-quality image itself.
+    options = RenderOptions(quality=Quality.LOW, size=ImageSize.parse("1024x1024"))
+    alone = estimate_cost(options)
+    with_inputs = estimate_cost(options, [(2048, 1024)] * 16)
+    assert with_inputs == pytest.approx(alone + 16 * 2 * 1024 * 8.00 / 1_000_000)
+    streamed = estimate_cost(RenderOptions(quality=Quality.LOW, size=ImageSize.parse("1024x1024"), partial_images=3))
+    assert streamed == pytest.approx(alone + 3 * 100 * 30.00 / 1_000_000)
