@@ -109,43 +109,61 @@ class OpenAIResponsesBackend(ImageBackend):
         return self._result(responses, options)
 
     async def _create_all(self, params: dict[str, Any], n: int) -> list[Any]:
-        """n calls at once: the tool makes one image per call."""
-        responses: list[Any] = [None] * n
+        """n calls at once: the tool makes one image per call. Each call's failure is its own (its error in its
+        place): the images the others made were paid for, and are kept."""
+        answers: list[Any] = [None] * n
 
         async def one(index: int) -> None:
             try:
-                responses[index] = await self._retry.run(lambda: self._client.responses.create(**params))
+                answers[index] = await self._retry.run(lambda: self._client.responses.create(**params))
             except Exception as e:
-                raise self._translate(e) from None
+                answers[index] = self._translate(e)
 
         await run_concurrently(functools.partial(one, index) for index in range(n))
-        return responses
+        return answers
 
-    def _result(self, responses: list[Any], options: RenderOptions) -> BackendResult:
+    def _result(self, answers: list[Any], options: RenderOptions) -> BackendResult:
         images: list[GeneratedImage] = []
+        failures: list[Exception] = []
         usage = Usage(host_model=self._host_model)
         request_id = None
         applied: dict[str, object] = {}
-        for response in responses:
-            request_id = getattr(response, "_request_id", None) or request_id
-            call = next((item for item in response.output or [] if item.type == "image_generation_call"), None)
-            if call is None:
-                raise errors.BackendProtocolError(
-                    "The Responses API answered without an image_generation_call. Try again.", request_id=request_id)
-            if call.status == "failed" or call.error is not None:
-                raise self._call_failure(call, request_id)
-            images.append(GeneratedImage(decode_b64(call.result, request_id), options.output_format,
-                                         call.revised_prompt))
+        for answer in answers:
+            try:
+                image, call = self._image_of(answer, options)
+            except Exception as e:  # this call's failure; the others' images stand
+                failures.append(e)
+                continue
+            request_id = getattr(answer, "_request_id", None) or request_id
+            images.append(image)
             applied = {key: value for key in ("size", "quality", "background", "output_format")
                        if (value := getattr(call, key, None))}
-            if response.usage is not None:
+            if answer.usage is not None:
                 usage = Usage(
                     host_model=self._host_model,
-                    host_input_tokens=usage.host_input_tokens + response.usage.input_tokens,
-                    host_output_tokens=usage.host_output_tokens + response.usage.output_tokens,
+                    host_input_tokens=usage.host_input_tokens + answer.usage.input_tokens,
+                    host_output_tokens=usage.host_output_tokens + answer.usage.output_tokens,
                 )
+        if not images:
+            raise failures[0]
+        notes = (self._note(options),)
+        if failures:
+            notes += (f"{len(failures)} of the {len(answers)} images failed and were not made: {failures[0]}",)
         return BackendResult(tuple(images), usage, route=Route.RESPONSES, applied=applied, request_id=request_id,
-                             notes=(self._note(options),), unpriced_images=len(images))
+                             notes=notes, unpriced_images=len(images))
+
+    def _image_of(self, answer: Any, options: RenderOptions) -> tuple[GeneratedImage, Any]:
+        """The image one Responses call made, and its image_generation_call; raises that call's failure."""
+        if isinstance(answer, Exception):
+            raise answer
+        request_id = getattr(answer, "_request_id", None)
+        call = next((item for item in answer.output or [] if item.type == "image_generation_call"), None)
+        if call is None:
+            raise errors.BackendProtocolError(
+                "The Responses API answered without an image_generation_call. Try again.", request_id=request_id)
+        if call.status == "failed" or call.error is not None:
+            raise self._call_failure(call, request_id)
+        return GeneratedImage(decode_b64(call.result, request_id), options.output_format, call.revised_prompt), call
 
     def _note(self, options: RenderOptions) -> str:
         note = (

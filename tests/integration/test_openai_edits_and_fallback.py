@@ -1,6 +1,7 @@
 """Edits over real HTTP: the direct endpoint, the Responses fallback, and inputs of every kind."""
 
 import base64
+import dataclasses
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -178,3 +179,16 @@ async def test_a_moderation_block_on_the_responses_route_names_its_categories(fa
         await (await resolve(container.edit_image))("x", EditInputs((str(inputs[0]),)))
     assert fake_openai.uploaded_files == {}
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+async def test_on_the_responses_route_one_failed_variation_keeps_the_images_the_others_made(fake_openai, tmp_path,
+                                                                                           inputs):
+    # n=3 is three Responses calls at once; the one that fails must not throw away two paid images.
+    container = make_container(api_key=TEST_KEY, base_url=fake_openai.base_url, output_dir=str(tmp_path / "out"),
+                               force_responses_edits=True, max_attempts=1)
+    fake_openai.script("responses", dataclasses.replace(FakeOpenAIServer.error(400, "blocked"), delay=0.5))
+    options = RenderOptions(n=3)
+    outcome = await (await resolve(container.edit_image))("x", EditInputs((str(inputs[0]),)), options)
+    assert len(outcome.images) == 2 and all((tmp_path / "out" / i.filename).is_file() for i in outcome.images)
+    assert any("1 of the 3 images failed" in note for note in outcome.notes)
+    assert len(fake_openai.requests_to("/v1/responses")) == 3
