@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[ProgressReporter], Awaitable[Outcome]]
 
+UNWANTED = "cancelled: nobody waited for it any more; nothing was saved"
+"""How a job ends that its callers all left (not cancelled by anyone's request)."""
+
 MAX_LOOKS = 5
 """How often a submission looks again after another process started the same call first. Each time it finds
 that process's job to join, so a second look is rare and a fifth means the store keeps changing under it."""
@@ -51,6 +54,9 @@ class _Running:
     """Someone was told to come back for the result: a caller that goes away no longer cancels the job."""
     callers: int = 1
     """Calls in this process waiting for the result (the one that started it, and those merged into it)."""
+    unwanted: bool = False
+    """Being stopped because nobody waits for it any more: a call arriving now starts anew instead of joining
+    a job about to end cancelled."""
     recorded: bool = False
     """Whether the store holds how the job ended."""
     recorder: asyncio.Task[None] | None = None
@@ -180,6 +186,7 @@ class JobRunner:
         running.callers -= 1
         if self._wanted_here(running) or running.task is None or await self._wanted_elsewhere(running):
             return  # (wanted elsewhere only: its heartbeat stops it once those callers have gone too)
+        running.unwanted = True
         running.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running.task
@@ -307,14 +314,14 @@ class JobRunner:
             # A key makes a retry safe: it hands back a result, or joins the call still making it. A call that
             # ended without one (cancelled, failed, an error) is what the retry is for, so it runs again.
             earlier = self._judged(dataclasses.replace(earlier))
-            if not earlier.ended_without_result:
+            if not earlier.ended_without_result and not self._dying(earlier):
                 return Submission(earlier, replay_note(earlier, "idempotency_key"))
         for running in self._running.values():
             same = running.job.owner == call.owner and running.job.fingerprint == call.fingerprint
-            if same and not running.job.status.finished:
+            if same and not running.job.status.finished and not running.unwanted:
                 return Submission(dataclasses.replace(running.job), "An identical call was already running; "
                                   "this one shares its result (one API request, billed once).")
-        if (recent := seen.by_fingerprint) is not None:
+        if (recent := seen.by_fingerprint) is not None and not self._dying(recent):
             recent = self._judged(dataclasses.replace(recent))
             if recent.status is JobStatus.WORKING:
                 return Submission(recent, "An identical call is running in another server process; this one "
@@ -332,7 +339,8 @@ class JobRunner:
         except ImageServerError as e:
             await self._finish(running, JobStatus.COMPLETED, "failed with an error", error=str(e), is_error=True)
         except asyncio.CancelledError:
-            await self._finish(running, JobStatus.CANCELLED, "cancelled; nothing was saved")
+            await self._finish(running, JobStatus.CANCELLED, UNWANTED if running.unwanted else "cancelled; nothing "
+                               "was saved")
             raise
         except Exception as e:
             log.exception("job %s failed", running.job.job_id)
@@ -388,6 +396,11 @@ class JobRunner:
         finally:
             self._running.pop(job.job_id, None)
 
+    def _dying(self, job: Job) -> bool:
+        """Being stopped here because its callers all left: not a job for a new caller to join."""
+        running = self._running.get(job.job_id)
+        return running is not None and running.unwanted
+
     @staticmethod
     def _wanted_here(running: _Running) -> bool:
         """Whether a caller in this process waits for the job, or was told to come back for it."""
@@ -412,6 +425,7 @@ class JobRunner:
                 stored = await self._store.get(job.owner, job.job_id)
                 unwanted = not self._wanted_here(running) and stored.callers_elsewhere <= 0
                 if (stored.cancel_requested or unwanted) and running.task is not None:
+                    running.unwanted = unwanted and not stored.cancel_requested
                     running.task.cancel()
                     return
                 job.alive_at = job.updated_at = self._clock()

@@ -227,6 +227,20 @@ async def test_a_keyed_call_that_joined_another_binds_its_key_so_a_retry_gets_th
     assert work.made == 1 and [j.job_id for j in (await here.page("alice")).jobs] == [plain.job.job_id]
 
 
+async def test_a_call_arriving_while_the_last_caller_leaves_starts_anew_rather_than_join_the_dying_job():
+    runner, work = JobRunner(InMemoryJobStore()), Work()
+    first = await runner.submit(call(), work)
+    await asyncio.sleep(0)
+    leaving = asyncio.create_task(runner.abandon(first))
+    await asyncio.sleep(0)  # its only caller left: the job is being cancelled
+    second = await runner.submit(call(), work)
+    await leaving
+    assert second.job.job_id != first.job.job_id and second.note is None
+    assert (await runner.get("alice", first.job.job_id)).status_message.startswith("cancelled: nobody waited")
+    work.release.set()
+    assert (await runner.wait("alice", second.job.job_id, 5)).status is JobStatus.COMPLETED
+
+
 class StoreThatGoesDown(InMemoryJobStore):
     """The job store while its server restarts: every write fails until it is back."""
 
