@@ -54,6 +54,8 @@ class _Running:
     """Someone was told to come back for the result: a caller that goes away no longer cancels the job."""
     callers: int = 1
     """Calls in this process waiting for the result (the one that started it, and those merged into it)."""
+    stopped_by: str | None = None
+    """Why the server stopped it, when nobody cancelled it (a replica stopped by its operator)."""
     unwanted: bool = False
     """Being stopped because nobody waits for it any more: a call arriving now starts anew instead of joining
     a job about to end cancelled."""
@@ -243,9 +245,12 @@ class JobRunner:
                     "recorded as cancelled", len(running), ", ".join(r.job.job_id for r in running))
         await asyncio.gather(*(r.done.wait() for r in running))
 
-    async def stop_all(self) -> None:
-        """The server is stopping: cancel what still runs here (each is recorded as cancelled)."""
+    async def stop_all(self, failure: str | None = None) -> None:
+        """The server is stopping: cancel what still runs here. Each is recorded as cancelled (its user asked:
+        Ctrl-C), or, given `failure`, as failed with it (the operator stopped a replica: nobody cancelled it)."""
         stopping = list(self._running.values())
+        for running in stopping:
+            running.stopped_by = failure
         tasks = [task for running in stopping for task in (running.task, running.recorder) if task is not None]
         for task in tasks:
             task.cancel()
@@ -254,7 +259,7 @@ class JobRunner:
             # A job cancelled before its task first ran never reached its own `finally` (a shutdown right
             # after a call came in): record it here, or stopping would wait for it for ever.
             if not running.done.is_set() and not running.job.status.finished:
-                await self._finish(running, JobStatus.CANCELLED, "cancelled; nothing was saved")
+                await self._finish_stopped(running)
             running.done.set()
 
     # -- reuse -----------------------------------------------------------------------------------------------
@@ -339,8 +344,7 @@ class JobRunner:
         except ImageServerError as e:
             await self._finish(running, JobStatus.COMPLETED, "failed with an error", error=str(e), is_error=True)
         except asyncio.CancelledError:
-            await self._finish(running, JobStatus.CANCELLED, UNWANTED if running.unwanted else "cancelled; nothing "
-                               "was saved")
+            await self._finish_stopped(running)
             raise
         except Exception as e:
             log.exception("job %s failed", running.job.job_id)
@@ -352,6 +356,15 @@ class JobRunner:
                 self._running.pop(running.job.job_id, None)
             else:  # kept here, so this process still answers with the result, until the store has it too
                 running.recorder = asyncio.create_task(self._record_until_saved(running))
+
+    async def _finish_stopped(self, running: _Running) -> None:
+        """Record a job stopped before its image was saved, saying why."""
+        if running.stopped_by is not None:
+            await self._finish(running, JobStatus.FAILED, "failed: its server process was stopped",
+                               error=running.stopped_by)
+        else:
+            await self._finish(running, JobStatus.CANCELLED,
+                               UNWANTED if running.unwanted else "cancelled; nothing was saved")
 
     async def _finish(self, running: _Running, status: JobStatus, message: str, *, outcome: Outcome | None = None,
                       error: str | None = None, is_error: bool = False) -> None:

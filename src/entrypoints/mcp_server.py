@@ -128,6 +128,11 @@ def _with_resources_changed(defaults: Callable[..., Any], notification_options: 
     return defaults(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
 
 
+REPLICA_STOPPED = ("The server process running this call was stopped (a restart or a deploy) before the image was "
+                   "saved. Nothing was saved; call the tool again.")
+"""How a call stopped with its HTTP server reads: its operator stopped it, its caller cancelled nothing."""
+
+
 def build_server(container: Container, interrupts: StdioInterrupts | None = None) -> MCPServer:
     settings = container.settings()
     use_cases = UseCases(container)
@@ -147,7 +152,7 @@ def build_server(container: Container, interrupts: StdioInterrupts | None = None
                     group.cancel_scope.cancel()
         finally:  # cancelled too (Ctrl-C): the jobs are stopped and recorded, the state store closed
             with anyio.CancelScope(shield=True):
-                await use_cases.stop_jobs()
+                await use_cases.stop_jobs(REPLICA_STOPPED if settings.transport == "http" else None)
                 await shut_down(container)
             if interrupts is not None:
                 interrupts.after_shutdown()

@@ -78,10 +78,11 @@ class UseCases:
         if self._job_runner is not None:
             await self._job_runner.finish_running()
 
-    async def stop_jobs(self) -> None:
-        """Cancel the jobs still running in this process, if the job runner was ever made."""
+    async def stop_jobs(self, failure: str | None = None) -> None:
+        """Cancel the jobs still running in this process, if the job runner was ever made (`failure`: record them
+        as failed with it, not as cancelled)."""
         if self._job_runner is not None:
-            await self._job_runner.stop_all()
+            await self._job_runner.stop_all(failure)
 
 
 async def shut_down(container: Container) -> None:

@@ -12,7 +12,11 @@ import anyio
 import pytest
 from mcp.client import Client
 
+from gpt_image_2_mcp.adapters.sqlite_database import SqliteDatabase
+from gpt_image_2_mcp.adapters.sqlite_job_store import SqliteJobStore
 from gpt_image_2_mcp.domain.errors import StateStoreError
+from gpt_image_2_mcp.domain.jobs import JobStatus
+from gpt_image_2_mcp.domain.sessions import LOCAL_OWNER
 from tests.conftest import make_container, write_png
 from tests.http_harness import INITIALIZE, RawMcpSession, bound_socket, http, serve_http
 
@@ -161,3 +165,21 @@ async def test_a_body_over_the_limit_is_told_its_size_the_limit_and_what_to_send
     assert too_big.status == 413
     message = too_big.json()["error"]["message"]
     assert "13.3 MiB" in message and "at most 8 MiB" in message and "data: URL" in message
+
+
+async def test_a_task_running_when_the_replica_stops_reads_as_failed_by_the_stop_not_cancelled(tmp_path, sock):
+    # A rolling restart: the caller cancelled nothing, and another replica reads the task from the shared store.
+    state = f"sqlite://{tmp_path / 'state.sqlite3'}"
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url=state, transport="http",
+                               http_port=sock.getsockname()[1], fake_latency_ms=60_000)
+    async with serve_http(container, sock) as served:
+        session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
+        created = await session.call("tools/call", {"name": "generate_image", "task": {"ttl": 600_000},
+                                                    "arguments": {"prompt": "never finished", "inline": "none"}})
+    task_id = created["result"]["task"]["taskId"]
+    database = SqliteDatabase(str(tmp_path / "state.sqlite3"))  # another replica's view of the shared store
+    try:
+        stopped = await SqliteJobStore(database).get(LOCAL_OWNER, task_id)
+    finally:
+        database.close()
+    assert stopped.status is JobStatus.FAILED and "was stopped (a restart or a deploy)" in stopped.error

@@ -241,6 +241,20 @@ async def test_a_call_arriving_while_the_last_caller_leaves_starts_anew_rather_t
     assert (await runner.wait("alice", second.job.job_id, 5)).status is JobStatus.COMPLETED
 
 
+@pytest.mark.parametrize("failure, status", [
+    (None, JobStatus.CANCELLED), ("The replica was stopped.", JobStatus.FAILED),
+])
+async def test_stopping_the_server_records_its_jobs_as_its_user_or_its_operator_stopped_them(failure, status):
+    # Ctrl-C is the user's cancel; a replica stopped by its operator failed its callers, who cancelled nothing.
+    store = InMemoryJobStore()
+    runner, work = JobRunner(store), Work()
+    job = (await runner.submit(call(), work)).job
+    await asyncio.sleep(0)
+    await runner.stop_all(failure)
+    stored = await store.get("alice", job.job_id)
+    assert stored.status is status and (failure is None or stored.error == failure)
+
+
 class StoreThatGoesDown(InMemoryJobStore):
     """The job store while its server restarts: every write fails until it is back."""
 
