@@ -117,12 +117,9 @@ class ToolRunner:
         return ToolError(scrub(text, self._settings.secrets))
 
     async def run(self, ctx: Context, tool: str, arguments: Mapping[str, Any], call: UseCaseCall) -> CallToolResult:
+        asking = Asking()
         try:
-            owner = owner_of(ctx)
-            asking = Asking()
-            signed_in = self.remote and owner != LOCAL_OWNER
-            where = placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments, asking),
-                              safety_identifier_of(owner) if signed_in else None)
+            where = await self._placement(ctx, arguments, asking)
             submission = await self._submit(tool, arguments, where, call)
         except ImageServerError as e:
             raise self.error(e) from None
@@ -135,6 +132,13 @@ class ToolRunner:
             jobs.detach(job.job_id)
             return self.still_working(job)
         return await self.finished(ctx, job, submission.note, arguments.get("inline"))
+
+    async def _placement(self, ctx: Context, arguments: Mapping[str, Any], asking: Asking) -> Placement:
+        """Whose call it is, where its images go, who confirms its cost, and whom OpenAI holds responsible."""
+        owner = owner_of(ctx)
+        signed_in = self.remote and owner != LOCAL_OWNER
+        return placement(arguments, await self.roots(ctx, owner), owner, confirmer(ctx, arguments, asking),
+                         safety_identifier_of(owner) if signed_in else None)
 
     async def finished(self, ctx: Context | None, job: Job, note: str | None = None, inline: str | None = None
                        ) -> CallToolResult:
