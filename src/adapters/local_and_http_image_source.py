@@ -94,6 +94,8 @@ class LocalAndHttpImageSource(ImageSource):
                 f"{', '.join(readable)}). Move the image into one of them, or set GPT_IMAGE_2_ENFORCE_ROOTS=0."
             )
         try:
+            if resolved.is_dir():
+                raise InputImageError(f"{name}: {path} is a folder, not an image file. Name an image inside it.")
             if not resolved.is_file():
                 raise InputImageError(f"{name}: no such image file at {path}. Check the path (relative paths "
                                       f"are taken from {base}).")
@@ -124,7 +126,8 @@ class LocalAndHttpImageSource(ImageSource):
                 return pybase64.b64decode(payload, validate=True)
             return unquote_to_bytes(payload)
         except (binascii.Error, ValueError) as e:
-            raise InputImageError(f"{name} has invalid base64 data ({e}).") from e
+            raise InputImageError(f"{name} has invalid base64 data: it is cut short or holds characters base64 "
+                                  f"does not use ({e}). Send the whole image, encoded again.") from e
 
     async def _from_http(self, reference: str, name: str) -> bytes:
         try:

@@ -114,6 +114,16 @@ async def test_other_characters_in_base64_are_still_refused(junk):
         await source().load("data:image/png;base64," + payload, role="image 1")
 
 
+async def test_base64_cut_short_says_so_and_to_send_the_whole_image():
+    with pytest.raises(InputImageError, match=r"cut short .* Send the whole image"):
+        await source().load("data:image/png;base64," + B64[:-3], role="image 1")
+
+
+async def test_a_folder_given_as_an_image_is_named_as_a_folder(tmp_path):
+    with pytest.raises(InputImageError, match="is a folder, not an image file"):
+        await source().load(str(tmp_path), role="image 1")
+
+
 def turned_photo(stored=(800, 400), orientation: int = 6) -> bytes:
     """A camera JPEG stored on its side, with the EXIF tag that tells viewers to show it turned."""
     image = Image.new("RGB", stored, (200, 30, 30))
