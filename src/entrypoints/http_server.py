@@ -18,6 +18,7 @@ from gpt_image_2_mcp.adapters.redaction import scrub
 from .auth import check_binding
 from .body_limit import MIB, ExplainedBodyLimit
 from .container import Container
+from .invalid_messages import ExplainedInvalidMessages
 from .settings import ConfigurationError, Settings
 from .state_location import without_credentials
 from .use_cases import resolve
@@ -91,6 +92,7 @@ def build_http_app(server: MCPServer, container: Container) -> Starlette:
         host=settings.http_host,
         max_request_body_size=max_body,
     )
+    app.add_middleware(ExplainedInvalidMessages)
     app.add_middleware(ExplainedBodyLimit, max_bytes=max_body)
     return app
 

@@ -16,6 +16,10 @@ from gpt_image_2_mcp.domain.errors import ImageServerError, StateStoreError
 
 log = logging.getLogger(__name__)
 
+NOT_JSON_RPC = ('Invalid request: not a JSON-RPC 2.0 message (it needs "jsonrpc": "2.0", a "method" and, for a '
+                'request, an "id").')
+"""For a message that is JSON but not JSON-RPC, on stdio as over HTTP."""
+
 REMOTE_STORE_FAILURE = ("The server's state store is not answering just now (the server's log says why); try "
                         "again in a moment.")
 

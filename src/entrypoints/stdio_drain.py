@@ -30,6 +30,8 @@ from mcp_types import (
 from mcp_types.methods import SPEC_CLIENT_METHODS
 from pydantic import ValidationError
 
+from .protocol_errors import NOT_JSON_RPC
+
 log = logging.getLogger(__name__)
 
 CANCELLED = "notifications/cancelled"
@@ -131,8 +133,7 @@ class AnsweringReads(_Wrapped):
         else:
             request_id = sent.get("id") if isinstance(sent, dict) else None
             request_id = request_id if isinstance(request_id, int | str) else None
-            code, message = INVALID_REQUEST, ("Invalid request: not a JSON-RPC 2.0 message (it needs "
-                                              '"jsonrpc": "2.0", a "method" and, for a request, an "id").')
+            code, message = INVALID_REQUEST, NOT_JSON_RPC
         await self._send_refusal(code, request_id, message)
 
     async def _send_refusal(self, code: int, request_id: int | str | None, message: str) -> None:

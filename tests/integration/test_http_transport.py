@@ -183,3 +183,14 @@ async def test_a_task_running_when_the_replica_stops_reads_as_failed_by_the_stop
     finally:
         database.close()
     assert stopped.status is JobStatus.FAILED and "was stopped (a restart or a deploy)" in stopped.error
+
+
+@pytest.mark.parametrize("body", [{"id": 1}, {"id": 2, "method": "ping"}, []])
+async def test_a_body_that_is_json_but_not_json_rpc_is_told_so_in_one_line(tmp_path, sock, body):
+    # The SDK answered with pydantic's whole report (model names, links to its site) under -32602.
+    async with serve_http(http_container(tmp_path, sock), sock) as served:
+        answer = await http(served.mcp_url, "POST", body, {"Accept": "application/json, text/event-stream"})
+    error = answer.json()["error"]
+    assert answer.status == 400 and error["code"] == -32600
+    assert error["message"].startswith("Invalid request: not a JSON-RPC 2.0 message")
+    assert "pydantic" not in error["message"]
