@@ -22,6 +22,8 @@ Write = Callable[[], Awaitable[object]]
 
 
 class StoreBacklog:
+    """The writes waiting for the state store, each retried in a task of its own."""
+
     def __init__(self, retry_every_s: float = 5.0, give_up_after_s: float = 3600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._every = retry_every_s

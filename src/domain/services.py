@@ -59,6 +59,7 @@ def _shortfall(asked: int, came: int) -> tuple[str, ...]:
         return ()
     return (f"Asked for {asked} image(s); the API returned {came}, and only those were saved.",)
 
+
 @dataclass
 class Kept:
     """What a call saved of the API's answer: the readable images (with the bytes as saved), and the paths of
