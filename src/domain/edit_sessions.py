@@ -69,6 +69,7 @@ class EditSessions:
 
     async def _record_start(self, session: EditSession, turn: Turn, outcome: Outcome) -> Outcome:
         try:
+            await self._touch_running(session.owner)
             await self._repository.add(session)
         except StateStoreError as e:
             raise _kept(e, await self._edit.record(outcome)) from e
@@ -154,6 +155,14 @@ class EditSessions:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _touch_running(self, owner: str) -> None:
+        """The owner's sessions with a turn running here are in use right now: touched, so that the LRU cap
+        pushes out an idle session to make room for a new one, not one whose paid turn is on its way."""
+        for (who, session_id), lock in list(self._locks.items()):
+            if who == owner and lock.locked():
+                with contextlib.suppress(ImageServerError):
+                    await self._repository.get(owner, session_id)
 
     async def _touch_every(self, owner: str, session_id: str, interval_s: float) -> None:
         while True:

@@ -65,3 +65,21 @@ async def test_a_turn_whose_session_was_ended_elsewhere_meanwhile_returns_its_pa
     assert any("ended while this turn was being made" in note for note in finished.notes)
     catalogued = await container.image_catalogue().get(finished.owner, finished.images[0].image_id)
     assert catalogued.image.path == finished.images[0].path
+
+
+async def test_a_new_session_pushes_out_an_idle_one_not_one_whose_turn_is_running(tmp_path):
+    container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url="memory://",
+                               session_max=2)
+    sessions = container.edit_sessions()
+    image = EditInputs((str(write_png(tmp_path / "a.png", (64, 64))),))
+    running = await sessions.start("running", image)
+    container.fake_backend().latency_s = 0.3
+    turn = asyncio.create_task(sessions.continue_(running.session_id, "y"))
+    await asyncio.sleep(0.05)
+    container.fake_backend().latency_s = 0
+    idle = await sessions.start("idle", image)  # used after `running` was: by recency alone, `running` goes first
+    await sessions.start("new", image)
+    finished = await turn
+    assert finished.turn == 2 and not any("ended while this turn" in note for note in finished.notes)
+    left = {s.id for s in await sessions.list()}
+    assert running.session_id in left and idle.session_id not in left and len(left) == 2
