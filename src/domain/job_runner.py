@@ -101,22 +101,26 @@ class JobRunner:
             async with lock:
                 doubted: set[str] = set()
                 for _ in range(MAX_LOOKS):
-                    seen = await self._precedents(call)
-                    if await self._heard_again(seen, doubted):
-                        continue  # a silent holder spoke again: the store was away, not the holder
-                    reused = self._reuse(call, seen)
-                    if reused is None:
-                        if (started := await self._start(call, work, seen)) is not None:
-                            return started
-                        continue  # overtaken by another process: its job is there to join now
-                    if not await self._bind_key(call, reused, seen):
-                        continue  # the key was used elsewhere meanwhile: what it leads to now decides
-                    return await self._count_in(reused)
+                    if (submission := await self._look(call, work, doubted)) is not None:
+                        return submission
                 raise ImageServerError("Identical calls kept starting in other server processes at the same moment, "
                                        "so this one started none; call again (nothing was paid for it).")
         finally:
             if not lock.locked():  # nobody waits on it: do not keep a lock per call ever made
                 self._submitting.pop(key, None)
+
+    async def _look(self, call: JobCall, work: Work, doubted: set[str]) -> Submission | None:
+        """One look at what the store holds for the call, and what follows: join or be handed a job, or start
+        one. None when the store changed under it: look again."""
+        seen = await self._precedents(call)
+        if await self._heard_again(seen, doubted):
+            return None  # a silent holder spoke again: the store was away, not the holder
+        reused = self._reuse(call, seen)
+        if reused is None:
+            return await self._start(call, work, seen)  # None: another process started the call first
+        if not await self._bind_key(call, reused, seen):
+            return None  # the key was used elsewhere meanwhile: what it leads to now decides
+        return await self._count_in(reused)
 
     async def _count_in(self, joined: Submission) -> Submission:
         """Count a call that joined a job among its callers: here if it runs here, in the store if it runs in
