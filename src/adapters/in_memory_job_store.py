@@ -33,7 +33,7 @@ class InMemoryJobStore(JobStore):
 
     async def save(self, job: Job) -> None:
         stored = self._owners.get(job.owner, {}).get(job.job_id)
-        await self.add(job if stored is None else job.with_requests_of(stored))
+        await self.add(job if stored is None else job.with_requests(stored.cancel_requested, stored.callers_elsewhere))
 
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
         # No await between these reads and the write: atomic here.

@@ -31,6 +31,9 @@ GET = f"SELECT data FROM jobs WHERE owner = :owner AND job_id = :job_id AND {LIV
 GET_ANY = "SELECT data FROM jobs WHERE owner = ? AND job_id = ?"
 """The job's row whether or not its ttl ran out: a write keeps what it holds."""
 UPDATE_DATA = "UPDATE jobs SET data = ? WHERE owner = ? AND job_id = ?"
+REQUESTS_OF = ("SELECT json_extract(data, '$.cancel_requested'), json_extract(data, '$.callers_elsewhere') "
+               "FROM jobs WHERE owner = ? AND job_id = ?")
+"""What other processes asked of a job, read without decoding the whole job."""
 FIRST_PAGE = f"SELECT data FROM jobs WHERE owner = :owner AND {LIVE} {NEWEST_FIRST} LIMIT :limit"
 PAGE_AFTER = (
     # Keyset pagination as in sqlite_image_catalogue: `created_at <= ?` seeks to the cursor in jobs_newest_first.
@@ -57,17 +60,19 @@ class SqliteJobStore(JobStore):
     async def save(self, job: Job) -> None:
         """Store the job as it is now, whole, but for the requests of other processes: read and kept in the same
         write transaction, so a cancel asked for between the holder's read and its save is not lost."""
+        as_it_is = row_of(job)  # encoded before the write lock is taken: usually the requests are as the job says
 
         def save(connection: sqlite3.Connection) -> None:
-            stored = connection.execute(GET_ANY, (job.owner, job.job_id)).fetchone()
-            kept = job if stored is None else job.with_requests_of(job_from_json(json.loads(stored[0])))
-            connection.execute(UPSERT, row_of(kept))
+            stored = connection.execute(REQUESTS_OF, (job.owner, job.job_id)).fetchone()
+            kept = job if stored is None else job.with_requests(bool(stored[0]), stored[1] or 0)
+            connection.execute(UPSERT, as_it_is if kept is job else row_of(kept))
 
         await self._db.write(save)
 
     async def add_unless_overtaken(self, job: Job, seen: Precedents) -> bool:
         """Look and store in one write transaction: another process's add waits for it, or it for that one."""
         now = self._clock()
+        row = row_of(job)  # encoded before the write lock is taken
 
         def newest(connection: sqlite3.Connection, since: float, fingerprint: str | None = None,
                    idempotency_key: str | None = None) -> str | None:
@@ -82,7 +87,7 @@ class SqliteJobStore(JobStore):
                 connection, seen.fingerprint_since, fingerprint=job.fingerprint)
             if seen.overtaken(by_key, by_fingerprint):
                 return False
-            connection.execute(UPSERT, row_of(job))
+            connection.execute(UPSERT, row)
             return True
 
         return await self._db.write(add)

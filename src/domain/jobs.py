@@ -87,10 +87,12 @@ class Job:
     def expired(self, now: float) -> bool:
         return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000
 
-    def with_requests_of(self, stored: Job) -> Job:
-        """This job as its holder saves it, with what other processes asked of it as `stored` says: those
+    def with_requests(self, cancel_requested: bool, callers_elsewhere: int) -> Job:
+        """This job as its holder saves it, with what other processes asked of it as the store holds it: those
         requests are the store's, so a holder's save (a heartbeat, the end) never writes over them."""
-        return replace(self, cancel_requested=stored.cancel_requested, callers_elsewhere=stored.callers_elsewhere)
+        if (cancel_requested, callers_elsewhere) == (self.cancel_requested, self.callers_elsewhere):
+            return self
+        return replace(self, cancel_requested=cancel_requested, callers_elsewhere=callers_elsewhere)
 
     @property
     def ended_without_result(self) -> bool:
