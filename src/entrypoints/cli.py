@@ -90,10 +90,8 @@ def announce(settings: Settings, output_folder: Path | None = None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    if sys.stdin is None or sys.stdout is None:  # fd 0 or 1 closed by whoever started us: no channel to serve on
-        print("gpt-image-2-mcp: stdin or stdout is closed. An MCP client starts this server with pipes on both; "
-              "for HTTP, run `gpt-image-2-mcp serve --transport http`.", file=sys.stderr)
-        return EXIT_USAGE
+    # fd 0 or 1 closed by whoever started us; read here, as the redirect below puts stderr in stdout's place
+    closed = sys.stdin is None or sys.stdout is None
     interrupts = StdioInterrupts(leave_now, EXIT_INTERRUPTED, EXIT_TERMINATED)
     interrupts.while_starting()
     # stdout is the JSON-RPC channel. Until the transport owns it (the SDK then diverts fd 1 to stderr for the
@@ -103,6 +101,10 @@ def serve(args: argparse.Namespace) -> int:
 
         container = build_container(getattr(args, "backend", None), **_serve_overrides(args))
         settings = container.settings()
+        if settings.transport == "stdio" and closed:  # over stdio there is no channel to serve on
+            print("gpt-image-2-mcp: stdin or stdout is closed. An MCP client starts this server with pipes on "
+                  "both; for HTTP, run `gpt-image-2-mcp serve --transport http`.", file=sys.stderr)
+            return EXIT_USAGE
         if settings.transport == "http":
             from .http_server import check_http_settings, serve_http
 

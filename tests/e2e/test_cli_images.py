@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from PIL import Image
 from gpt_image_2_mcp.domain.render_settings import SIZE_RULES
 from tests.e2e.conftest import server_env
 from tests.fakes.fake_openai_server import FakeOpenAIServer
+from tests.redis_server import free_port
 
 
 def run(script: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -278,3 +280,25 @@ def test_started_with_stdout_or_stdin_closed_it_says_so_and_names_the_saved_imag
     for redirect in ("<&-", ">&-"):
         served = closed(redirect)
         assert served.returncode == 2 and "stdin or stdout is closed" in served.stderr, served.stderr
+
+
+def test_over_http_a_closed_stdin_is_no_matter(script, tmp_path):
+    # A service manager may start the HTTP server with no stdin at all: it needs none.
+    port = free_port()
+    with subprocess.Popen(["bash", "-c", f'exec "$0" serve --transport http --port {port} <&-', script],
+                          cwd=tmp_path, env=server_env(tmp_path), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True) as server:
+        try:
+            for _ in range(300):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                        assert answer.status == 200
+                        break
+                except OSError:
+                    assert server.poll() is None, server.stderr.read()
+                    time.sleep(0.1)
+            else:
+                raise AssertionError("the HTTP server never answered /healthz")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
