@@ -134,10 +134,10 @@ async def test_an_expensive_call_is_confirmed_through_elicitation(fake, tmp_path
 async def test_the_sync_wait_does_not_run_out_while_the_user_is_still_deciding(fake, tmp_path):
     # Nothing is sent until the user answers: "still being made, do not call again" would be untrue.
     container = make_container(api_key=KEY, base_url=fake.base_url, output_dir=str(tmp_path / "out"),
-                               confirm_above_usd=0.01, state_url="memory://", sync_wait_s=0.3)
+                               confirm_above_usd=0.01, state_url="memory://", sync_wait_s=1.5)
 
     async def slow_yes(context, params):
-        await anyio.sleep(1.0)  # longer than the sync wait
+        await anyio.sleep(4.0)  # much longer than the sync wait; what follows the answer takes well under it
         return ElicitResult(action="accept", content={"confirm": True})
 
     async with Client(build_server(container), mode="legacy", elicitation_callback=slow_yes) as client:

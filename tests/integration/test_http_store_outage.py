@@ -66,7 +66,11 @@ async def test_a_store_failure_inside_a_running_call_reaches_a_remote_caller_wit
                         "prompt": "x", "images": [image], "inline": "none"}}))
 
                 group.start_soon(start)
-                await anyio.sleep(0.7)  # the call is in the backend now
+                backend = container.fake_backend()
+                for _ in range(300):  # until the call is in the backend (booked, its 1.5 s begun)
+                    if backend.calls:
+                        break
+                    await anyio.sleep(0.02)
                 redis.stop()
     finally:
         redis.stop()

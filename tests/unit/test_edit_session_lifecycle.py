@@ -9,6 +9,15 @@ from tests.conftest import make_container, write_png
 from tests.contracts.stores import Clock
 
 
+async def in_the_backend(container, calls: int) -> None:
+    """Until the fake backend has been called `calls` times (the last one is making its image now)."""
+    for _ in range(500):
+        if len(container.fake_backend().calls) >= calls:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the backend was not called {calls} times")
+
+
 async def test_a_turn_longer_than_the_idle_ttl_does_not_expire_its_own_session(tmp_path):
     # A real clock and a short TTL: the 0.6 s turn outlasts the 0.3 s TTL, as a 4K image outlasts a short one.
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"), session_ttl_ms=300,
@@ -58,7 +67,7 @@ async def test_a_turn_whose_session_was_ended_elsewhere_meanwhile_returns_its_pa
     started = await here.start("x", EditInputs((str(write_png(tmp_path / "a.png", (64, 64))),)))
     container.fake_backend().latency_s = 0.3
     turn = asyncio.create_task(here.continue_(started.session_id, "y"))
-    await asyncio.sleep(0.05)
+    await in_the_backend(container, calls=2)
     await elsewhere.end(started.session_id)  # does not wait: the turn runs in "another process"
     finished = await turn
     assert finished.images and (tmp_path / "out" / finished.images[0].filename).is_file()
@@ -75,7 +84,7 @@ async def test_a_new_session_pushes_out_an_idle_one_not_one_whose_turn_is_runnin
     running = await sessions.start("running", image)
     container.fake_backend().latency_s = 0.3
     turn = asyncio.create_task(sessions.continue_(running.session_id, "y"))
-    await asyncio.sleep(0.05)
+    await in_the_backend(container, calls=2)
     container.fake_backend().latency_s = 0
     idle = await sessions.start("idle", image)  # used after `running` was: by recency alone, `running` goes first
     await sessions.start("new", image)
