@@ -463,12 +463,16 @@ class JobRunner:
         return dataclasses.replace(running.job)
 
     async def _poll_store(self, owner: str, job_id: str, timeout_s: float | None) -> Job:
+        """The job as another process records it, once it finished or `timeout_s` passed. Looked at often at
+        first, then once a second: a quick call's result is not held back by a whole second."""
         deadline = None if timeout_s is None else self._clock() + timeout_s
+        pause = min(0.05, self._heartbeat_s)
         while True:
             job = self._judged(await self._store.get(owner, job_id))
             if job.status.finished or (deadline is not None and self._clock() >= deadline):
                 return job
-            await asyncio.sleep(min(1.0, self._heartbeat_s))
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 1.0, self._heartbeat_s)
 
     def _silent(self, job: Job) -> bool:
         """Working, held by a process not seen to have ended, and silent for more than four heartbeats."""

@@ -239,7 +239,7 @@ async def test_the_same_call_sent_to_two_server_processes_at_once_is_paid_once(f
     async with contextlib.AsyncExitStack() as stack:
         replicas = [await stack.enter_async_context(stdio_client(tmp_path, **env)) for _ in range(2)]
         await asyncio.gather(*(r.call_tool("generate_image", {"prompt": "warm", "inline": "none"}) for r in replicas))
-        fake.latency = 0.5
+        fake.latency = 0.15  # long enough for both to look before either stores a job
         calls = [{"prompt": f"a keyed cat {i}", "inline": "none", "idempotency_key": f"cat-{i}"} for i in range(5)]
         calls += [{"prompt": f"an unkeyed dog {i}", "inline": "none"} for i in range(5)]
         before = generated(fake)
@@ -272,7 +272,7 @@ def until_stored(tmp_path, what: str, check, timeout_s: float = 30) -> list[dict
 def test_a_call_joined_from_another_server_process_outlives_the_first_callers_departure(fake, tmp_path):
     # Replica A runs the job; the same call on replica B joins it. A's caller going away must not stop the job
     # B's caller waits for (A used to count only its own callers, and cancelled it).
-    fake.latency = 3.0
+    fake.latency = 2.0
     env = openai_env(fake, tmp_path)
     a, b = RawServer(tmp_path, **env), RawServer(tmp_path, **env)
     try:

@@ -137,7 +137,7 @@ async def test_the_sync_wait_does_not_run_out_while_the_user_is_still_deciding(f
                                confirm_above_usd=0.01, state_url="memory://", sync_wait_s=1.5)
 
     async def slow_yes(context, params):
-        await anyio.sleep(4.0)  # much longer than the sync wait; what follows the answer takes well under it
+        await anyio.sleep(3.0)  # much longer than the sync wait; what follows the answer takes well under it
         return ElicitResult(action="accept", content={"confirm": True})
 
     async with Client(build_server(container), mode="legacy", elicitation_callback=slow_yes) as client:

@@ -52,7 +52,7 @@ async def test_a_store_failure_inside_a_running_call_reaches_a_remote_caller_wit
     # shows it (tasks/result, get_image_job) for the job's whole life; it must be worded for the caller.
     redis, sock = RedisServer().start(), bound_socket()
     container = make_container(backend="fake", output_dir=str(tmp_path / "out"), state_url=redis.url,
-                               transport="http", http_port=sock.getsockname()[1], fake_latency_ms=1500)
+                               transport="http", http_port=sock.getsockname()[1], fake_latency_ms=1000)
     try:
         async with serve_http(container, sock) as served:
             session = await anyio.to_thread.run_sync(RawMcpSession(served.mcp_url).open)
@@ -67,7 +67,7 @@ async def test_a_store_failure_inside_a_running_call_reaches_a_remote_caller_wit
 
                 group.start_soon(start)
                 backend = container.fake_backend()
-                for _ in range(300):  # until the call is in the backend (booked, its 1.5 s begun)
+                for _ in range(300):  # until the call is in the backend (booked, its 1 s begun)
                     if backend.calls:
                         break
                     await anyio.sleep(0.02)
